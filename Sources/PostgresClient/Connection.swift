@@ -1,0 +1,134 @@
+import CLibPQ
+import Foundation
+
+/// An error from PostgreSQL (with its SQLSTATE) or from libpq itself.
+public struct PostgresError: Error, Sendable, CustomStringConvertible {
+    /// The five-character SQLSTATE, e.g. `42P01`; nil for client-side errors
+    /// such as a refused connection.
+    public var sqlState: String?
+    public var message: String
+    public var detail: String?
+    public var hint: String?
+
+    public init(sqlState: String? = nil, message: String, detail: String? = nil, hint: String? = nil) {
+        self.sqlState = sqlState
+        self.message = message
+        self.detail = detail
+        self.hint = hint
+    }
+
+    public var description: String {
+        var text = message
+        if let detail { text += " (\(detail))" }
+        if let hint { text += " Hint: \(hint)" }
+        return text
+    }
+}
+
+/// The rows of a completed statement, every value in PostgreSQL's text format.
+public struct QueryResult: Sendable {
+    public var columns: [String]
+    public var rows: [[String?]]
+    /// The command tag, e.g. `INSERT 0 3`.
+    public var commandTag: String
+
+    /// The value of the first row's first column, if any.
+    public var scalar: String? { rows.first?.first ?? nil }
+}
+
+/// One libpq connection used from one task at a time.
+public final class Connection {
+    private let handle: OpaquePointer
+
+    /// Connects with a libpq conninfo string or `postgresql://` URL; empty
+    /// means libpq's defaults and PG* environment variables.
+    public init(_ conninfo: String) throws(PostgresError) {
+        guard let handle = PQconnectdb(conninfo) else {
+            throw PostgresError(message: "libpq could not allocate a connection")
+        }
+        guard PQstatus(handle) == CONNECTION_OK else {
+            let message = Self.clientMessage(handle)
+            PQfinish(handle)
+            throw PostgresError(message: "could not connect to \(ConnectionString.redacted(conninfo)): \(message)")
+        }
+        self.handle = handle
+        // Server notices (e.g. "relation already exists, skipping") are not
+        // errors; without this libpq prints them on stderr.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+    }
+
+    deinit {
+        PQfinish(handle)
+    }
+
+    /// Runs `sql`. With parameters (`$1`, `$2`, … bound as text, nil = NULL)
+    /// it must be a single statement; without, it may be a script of several.
+    @discardableResult
+    public func execute(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> QueryResult {
+        let result: OpaquePointer?
+        if parameters.isEmpty {
+            result = PQexec(handle, sql)
+        } else {
+            result = Self.withCStrings(parameters) { values in
+                PQexecParams(handle, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+            }
+        }
+        guard let result else { throw PostgresError(message: Self.clientMessage(handle)) }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK:
+            return Self.rows(of: result)
+        default:
+            throw Self.error(from: result, connection: handle)
+        }
+    }
+
+    /// The server's process id for this session (`pg_backend_pid()`).
+    public var backendPID: Int32 { PQbackendPID(handle) }
+
+    private static func rows(of result: OpaquePointer) -> QueryResult {
+        let columnCount = PQnfields(result)
+        let rowCount = PQntuples(result)
+        let columns = (0..<columnCount).map { String(cString: PQfname(result, $0)) }
+        var rows: [[String?]] = []
+        rows.reserveCapacity(Int(rowCount))
+        for row in 0..<rowCount {
+            rows.append((0..<columnCount).map { column in
+                PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column))
+            })
+        }
+        return QueryResult(columns: columns, rows: rows, commandTag: String(cString: PQcmdStatus(result)))
+    }
+
+    private static func error(from result: OpaquePointer, connection: OpaquePointer) -> PostgresError {
+        func field(_ code: Character) -> String? {
+            guard let value = PQresultErrorField(result, Int32(code.asciiValue!)) else { return nil }
+            return String(cString: value)
+        }
+        guard let message = field("M") else {
+            return PostgresError(message: clientMessage(connection))
+        }
+        return PostgresError(sqlState: field("C"), message: message, detail: field("D"), hint: field("H"))
+    }
+
+    private static func clientMessage(_ handle: OpaquePointer) -> String {
+        guard let message = PQerrorMessage(handle) else { return "unknown libpq error" }
+        return String(cString: message).trimmingTrailingWhitespace()
+    }
+
+    /// Calls `body` with C strings for `values` (nil stays a NULL pointer),
+    /// valid only during the call.
+    private static func withCStrings<R>(_ values: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+        let copies: [UnsafeMutablePointer<CChar>?] = values.map { value in value.map { strdup($0)! } }
+        defer { copies.forEach { free($0) } }
+        return body(copies.map { $0.map { UnsafePointer($0) } })
+    }
+}
+
+extension String {
+    func trimmingTrailingWhitespace() -> String {
+        var s = self[...]
+        while let last = s.last, last.isWhitespace { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,74 @@
+import EmbeddedPostgres
+import Foundation
+import PostgresClient
+
+/// The one throwaway cluster of this test process, started on first use and
+/// removed when the process exits (see `ThrowawayCluster`).
+public enum TestServer {
+    private static let started: Result<ThrowawayCluster, any Error> = Result { try ThrowawayCluster() }
+
+    /// The cluster, or the reason it could not start (e.g. which package to install).
+    public static func cluster() throws -> ThrowawayCluster {
+        try started.get()
+    }
+
+    /// A new, empty database for one test, and a superuser connection to it.
+    public static func freshDatabase() throws -> TestDatabase {
+        let cluster = try cluster()
+        let name = try cluster.createDatabase(prefix: "test")
+        return TestDatabase(cluster: cluster, name: name, connection: try Connection(cluster.conninfo(database: name)))
+    }
+}
+
+/// A database created for one test.
+public struct TestDatabase {
+    public let cluster: ThrowawayCluster
+    public let name: String
+    /// A superuser session on the database.
+    public let connection: Connection
+
+    /// conninfo for another session on this database.
+    public var conninfo: String { cluster.conninfo(database: name) }
+}
+
+/// The `walaudit` executable that `swift build` put next to the test bundle.
+public enum WalauditBinary {
+    public static var path: String {
+        if let configured = ProcessInfo.processInfo.environment["WALAUDIT_BINARY"] { return configured }
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        return bundle.appendingPathComponent("walaudit").path
+    }
+
+    /// Runs `walaudit` with `arguments` and `input` on stdin; returns exit
+    /// status, stdout and stderr.
+    public static func run(_ arguments: [String], input: [UInt8] = []) throws -> (status: Int32, stdout: [UInt8], stderr: String) {
+        try ProcessRunner.run(path, arguments, input: input)
+    }
+}
+
+/// Runs an external program to completion, feeding stdin and collecting
+/// stdout and stderr through files (no pipe can fill up and block).
+public enum ProcessRunner {
+    public static func run(_ executable: String, _ arguments: [String], input: [UInt8] = []) throws
+        -> (status: Int32, stdout: [UInt8], stderr: String)
+    {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("walaudit-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let inURL = scratch.appendingPathComponent("in"), outURL = scratch.appendingPathComponent("out"),
+            errURL = scratch.appendingPathComponent("err")
+        try Data(input).write(to: inURL)
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardInput = try FileHandle(forReadingFrom: inURL)
+        process.standardOutput = try FileHandle(forWritingTo: outURL)
+        process.standardError = try FileHandle(forWritingTo: errURL)
+        try process.run()
+        process.waitUntilExit()
+        return (process.terminationStatus, Array(try Data(contentsOf: outURL)),
+                String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+    }
+}
