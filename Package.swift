@@ -22,8 +22,9 @@ let package = Package(
                        providers: [.apt(["libpq-dev"])]),
         .target(name: "Decoding"),
         .target(name: "PostgresClient", dependencies: ["CLibPQ"]),
+        .target(name: "CProcess"),
         .target(name: "EmbeddedPostgres", dependencies: [
-            "PostgresClient",
+            "PostgresClient", "CProcess",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "walaudit", dependencies: [
@@ -31,7 +32,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .executableTarget(name: "parser-bench", dependencies: ["Decoding"], path: "bench/ParserBench"),
+        .executableTarget(name: "parser-bench", dependencies: ["Decoding", "EmbeddedPostgres", "PostgresClient"],
+                          path: "bench/ParserBench"),
         .target(name: "TestSupport", dependencies: ["EmbeddedPostgres", "PostgresClient"],
                 path: "Tests/TestSupport"),
         .testTarget(name: "DecodingTests", dependencies: ["Decoding"]),

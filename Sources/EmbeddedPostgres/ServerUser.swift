@@ -31,22 +31,12 @@ struct ServerUser: Sendable {
     /// Runs a command to completion with its output in `log`; a non-zero exit
     /// throws with the log's tail.
     func run(_ arguments: [String], log: String) throws {
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        defer { try? output.close() }
-        let process = Process()
-        let line = commandLine(arguments)
-        process.executableURL = URL(fileURLWithPath: line[0])
-        process.arguments = Array(line.dropFirst())
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            let tail = text.split(separator: "\n").suffix(15).joined(separator: "\n")
-            throw ClusterError("\(URL(fileURLWithPath: arguments[0]).lastPathComponent) failed (exit \(process.terminationStatus)):\n\(tail)")
+        let (status, stdout, stderr) = try ChildProcess.run(commandLine(arguments))
+        let output = String(decoding: stdout + stderr, as: UTF8.self)
+        try? output.write(toFile: log, atomically: false, encoding: .utf8)
+        guard status == 0 else {
+            let tail = output.split(separator: "\n").suffix(15).joined(separator: "\n")
+            throw ClusterError("\(URL(fileURLWithPath: arguments[0]).lastPathComponent) failed (exit \(status)):\n\(tail)")
         }
     }
 }

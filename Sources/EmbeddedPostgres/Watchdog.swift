@@ -1,3 +1,4 @@
+import CProcess
 import Foundation
 import Synchronization
 
@@ -5,36 +6,41 @@ import Synchronization
 /// as this process closes the pipe it waits on — explicitly, or implicitly
 /// by exiting or dying.
 final class Watchdog: Sendable {
-    private let state: Mutex<(process: Process, writeEnd: FileHandle)?>
+    /// The watchdog and the write end of its pipe, until `finish`.
+    private let state: Mutex<(child: ChildProcess, writeEnd: Int32)?>
 
     init(cleaning directory: String, dataDirectory: String, pgCtl: String, as user: ServerUser) throws {
-        let pipe = Pipe()
-        // Only this process may hold the write end: a child (the postmaster
-        // above all) inheriting it would keep the pipe open forever.
-        for handle in [pipe.fileHandleForWriting, pipe.fileHandleForReading] {
-            _ = fcntl(handle.fileDescriptor, F_SETFD, FD_CLOEXEC)
+        var ends: [Int32] = [0, 0]
+        // Close-on-exec: a child (the postmaster above all) inheriting the
+        // write end would keep the pipe open forever.
+        guard walaudit_pipe_cloexec(&ends) == 0 else {
+            throw ClusterError("pipe2(): \(String(cString: strerror(errno)))")
         }
         let script = "cat >/dev/null; \"$1\" -D \"$2\" -m immediate -w stop >/dev/null 2>&1; rm -rf \"$3\""
-        let line = user.commandLine(["/bin/sh", "-c", script, "walaudit-watchdog", pgCtl, dataDirectory, directory])
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: line[0])
-        process.arguments = Array(line.dropFirst())
-        process.standardInput = pipe.fileHandleForReading
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        try pipe.fileHandleForReading.close()
-        state = Mutex((process, pipe.fileHandleForWriting))
+        let devNull = open("/dev/null", O_WRONLY | O_CLOEXEC)
+        defer { close(devNull) }
+        let child: ChildProcess
+        do {
+            child = try ChildProcess.spawn(
+                user.commandLine(["/bin/sh", "-c", script, "walaudit-watchdog", pgCtl, dataDirectory, directory]),
+                stdin: ends[0], stdout: devNull, stderr: devNull)
+        } catch {
+            close(ends[0])
+            close(ends[1])
+            throw error
+        }
+        close(ends[0])
+        state = Mutex((child, ends[1]))
     }
 
     /// Closes the pipe and waits for the cleanup to finish; idempotent.
     func finish() {
-        let taken = state.withLock { current -> (process: Process, writeEnd: FileHandle)? in
+        let taken = state.withLock { current -> (child: ChildProcess, writeEnd: Int32)? in
             defer { current = nil }
             return current
         }
-        guard let (process, writeEnd) = taken else { return }
-        try? writeEnd.close()
-        process.waitUntilExit()
+        guard let (child, writeEnd) = taken else { return }
+        close(writeEnd)
+        _ = child.wait()
     }
 }

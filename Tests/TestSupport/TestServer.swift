@@ -42,33 +42,7 @@ public enum WalauditBinary {
     /// Runs `walaudit` with `arguments` and `input` on stdin; returns exit
     /// status, stdout and stderr.
     public static func run(_ arguments: [String], input: [UInt8] = []) throws -> (status: Int32, stdout: [UInt8], stderr: String) {
-        try ProcessRunner.run(path, arguments, input: input)
-    }
-}
-
-/// Runs an external program to completion, feeding stdin and collecting
-/// stdout and stderr through files (no pipe can fill up and block).
-public enum ProcessRunner {
-    public static func run(_ executable: String, _ arguments: [String], input: [UInt8] = []) throws
-        -> (status: Int32, stdout: [UInt8], stderr: String)
-    {
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("walaudit-run-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let inURL = scratch.appendingPathComponent("in"), outURL = scratch.appendingPathComponent("out"),
-            errURL = scratch.appendingPathComponent("err")
-        try Data(input).write(to: inURL)
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardInput = try FileHandle(forReadingFrom: inURL)
-        process.standardOutput = try FileHandle(forWritingTo: outURL)
-        process.standardError = try FileHandle(forWritingTo: errURL)
-        try process.run()
-        process.waitUntilExit()
-        return (process.terminationStatus, Array(try Data(contentsOf: outURL)),
-                String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+        let (status, stdout, stderr) = try ChildProcess.run([path] + arguments, input: input)
+        return (status, stdout, String(decoding: stderr, as: UTF8.self))
     }
 }
