@@ -20,15 +20,27 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq",
                        providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
         .target(name: "Decoding"),
+        .target(name: "Ledger", dependencies: ["Decoding", "CLibCrypto", "PostgresClient"]),
+        .executableTarget(name: "sql-embedder", path: "Sources/SQLEmbedder"),
+        .plugin(name: "EmbedSQL", capability: .buildTool(), dependencies: ["sql-embedder"]),
+        .target(name: "Schema", dependencies: ["PostgresClient"], plugins: ["EmbedSQL"]),
         .target(name: "PostgresClient", dependencies: ["CLibPQ"]),
+        .target(name: "Replication", dependencies: ["CLibPQ", "PostgresClient"]),
+        .target(name: "Capture", dependencies: ["Decoding", "Ledger", "PostgresClient"]),
+        .target(name: "Worker", dependencies: [
+            "Capture", "Decoding", "Ledger", "PostgresClient", "Replication",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "CProcess"),
         .target(name: "EmbeddedPostgres", dependencies: [
             "PostgresClient", "CProcess",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "walaudit", dependencies: [
-            "Decoding", "PostgresClient", "EmbeddedPostgres",
+            "Decoding", "PostgresClient", "EmbeddedPostgres", "Schema", "Worker",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

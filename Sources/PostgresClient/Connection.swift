@@ -42,8 +42,10 @@ public final class Connection {
 
     /// Connects with a libpq conninfo string or `postgresql://` URL; empty
     /// means libpq's defaults and PG* environment variables.
-    public init(_ conninfo: String) throws(PostgresError) {
-        guard let handle = PQconnectdb(conninfo) else {
+    /// `overrides` (e.g. `application_name`) take precedence over the same
+    /// keywords in `conninfo`.
+    public init(_ conninfo: String, overrides: [(String, String)] = []) throws(PostgresError) {
+        guard let handle = Self.connect(conninfo, overrides: overrides) else {
             throw PostgresError(message: "libpq could not allocate a connection")
         }
         guard PQstatus(handle) == CONNECTION_OK else {
@@ -59,6 +61,36 @@ public final class Connection {
 
     deinit {
         PQfinish(handle)
+    }
+
+    /// PQconnectdbParams with `conninfo` expanded as the first "dbname" and
+    /// the overrides after it, so they win.
+    public static func connect(_ conninfo: String, overrides: [(String, String)]) -> OpaquePointer? {
+        let keywords = ["dbname"] + overrides.map(\.0)
+        let values = [conninfo] + overrides.map(\.1)
+        return withCStrings(keywords) { k in
+            withCStrings(values) { v in
+                PQconnectdbParams(k + [nil], v + [nil], 1)
+            }
+        }
+    }
+
+    /// The message libpq holds for `handle`, without the trailing newline.
+    public static func clientMessage(_ handle: OpaquePointer) -> String {
+        guard let message = PQerrorMessage(handle) else { return "unknown libpq error" }
+        return String(cString: message).trimmingTrailingWhitespace()
+    }
+
+    /// The error of a failed result, with SQLSTATE, detail and hint.
+    public static func error(from result: OpaquePointer, connection: OpaquePointer) -> PostgresError {
+        func field(_ code: Character) -> String? {
+            guard let value = PQresultErrorField(result, Int32(code.asciiValue!)) else { return nil }
+            return String(cString: value)
+        }
+        guard let message = field("M") else {
+            return PostgresError(message: clientMessage(connection))
+        }
+        return PostgresError(sqlState: field("C"), message: message, detail: field("D"), hint: field("H"))
     }
 
     /// Runs `sql`. With parameters (`$1`, `$2`, … bound as text, nil = NULL)
@@ -83,6 +115,37 @@ public final class Connection {
         }
     }
 
+    /// Starts `COPY … FROM STDIN`; send rows with `copyData`, finish with `copyEnd`.
+    public func copyBegin(_ sql: String) throws(PostgresError) {
+        guard let result = PQexec(handle, sql) else { throw PostgresError(message: Self.clientMessage(handle)) }
+        defer { PQclear(result) }
+        guard PQresultStatus(result) == PGRES_COPY_IN else { throw Self.error(from: result, connection: handle) }
+    }
+
+    /// Sends COPY data (blocking until libpq has queued it).
+    public func copyData(_ bytes: [UInt8]) throws(PostgresError) {
+        let status = bytes.withUnsafeBytes { buffer in
+            PQputCopyData(handle, buffer.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(buffer.count))
+        }
+        guard status == 1 else { throw PostgresError(message: Self.clientMessage(handle)) }
+    }
+
+    /// Ends the COPY (or aborts it with `failure`) and returns its outcome.
+    public func copyEnd(failure: String? = nil) throws(PostgresError) {
+        guard PQputCopyEnd(handle, failure) == 1 else { throw PostgresError(message: Self.clientMessage(handle)) }
+        var firstError: PostgresError?
+        while let result = PQgetResult(handle) {
+            if PQresultStatus(result) != PGRES_COMMAND_OK && firstError == nil {
+                firstError = Self.error(from: result, connection: handle)
+            }
+            PQclear(result)
+        }
+        if let firstError { throw firstError }
+    }
+
+    /// Whether the connection is still usable (false after the server went away).
+    public var isHealthy: Bool { PQstatus(handle) == CONNECTION_OK }
+
     /// The server's process id for this session (`pg_backend_pid()`).
     public var backendPID: Int32 { PQbackendPID(handle) }
 
@@ -100,25 +163,9 @@ public final class Connection {
         return QueryResult(columns: columns, rows: rows, commandTag: String(cString: PQcmdStatus(result)))
     }
 
-    private static func error(from result: OpaquePointer, connection: OpaquePointer) -> PostgresError {
-        func field(_ code: Character) -> String? {
-            guard let value = PQresultErrorField(result, Int32(code.asciiValue!)) else { return nil }
-            return String(cString: value)
-        }
-        guard let message = field("M") else {
-            return PostgresError(message: clientMessage(connection))
-        }
-        return PostgresError(sqlState: field("C"), message: message, detail: field("D"), hint: field("H"))
-    }
-
-    private static func clientMessage(_ handle: OpaquePointer) -> String {
-        guard let message = PQerrorMessage(handle) else { return "unknown libpq error" }
-        return String(cString: message).trimmingTrailingWhitespace()
-    }
-
     /// Calls `body` with C strings for `values` (nil stays a NULL pointer),
     /// valid only during the call.
-    private static func withCStrings<R>(_ values: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    static func withCStrings<R>(_ values: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
         let copies: [UnsafeMutablePointer<CChar>?] = values.map { value in value.map { strdup($0)! } }
         defer { copies.forEach { free($0) } }
         return body(copies.map { $0.map { UnsafePointer($0) } })

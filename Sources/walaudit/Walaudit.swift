@@ -10,6 +10,7 @@ struct Walaudit: ParsableCommand {
             Start with `walaudit demo`: it runs the whole story on a throwaway PostgreSQL \
             cluster and cleans up after itself.
             """,
-        subcommands: [DecodeCommand.self, DemoCommand.self]
+        subcommands: [SetupCommand.self, AttachCommand.self, DetachCommand.self, RunCommand.self,
+                      DecodeCommand.self, DemoCommand.self]
     )
 }

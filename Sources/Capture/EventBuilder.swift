@@ -1,0 +1,166 @@
+import Decoding
+import Ledger
+import PostgresClient
+
+/// Builds audit events from decoded changes: row images as JSON (PRODUCT.md
+/// §2), excluded columns dropped, masked columns replaced by a keyed hash,
+/// the row key, and the changed columns.
+public struct EventBuilder: Sendable {
+    /// Key of the keyed hash for masked columns (`walaudit.store_secrets`).
+    public let maskKey: [UInt8]
+
+    static let ddlLogRow: Int32 = -1
+    static let captureTablesRow: Int32 = -2
+
+    public init(maskKey: [UInt8]) {
+        self.maskKey = maskKey
+    }
+
+    /// Where a buffered record came from.
+    public enum Source {
+        case table(TableCapture)
+        /// A row of `walaudit.ddl_log`: a DDL event.
+        case ddlLog
+        /// A change of `walaudit.capture_tables`: attach or detach.
+        case captureTables
+    }
+
+    /// What every event of one source transaction shares.
+    public struct Context {
+        public var xid: UInt32?
+        public var commitLSN: UInt64
+        public var commitTime: PostgresTimestamp
+        public var actor: Actor
+    }
+
+    /// The events of one record (a TRUNCATE gives one event per attached table).
+    public func events(for record: DecodedRecord, from source: Source, context: Context) throws -> [AuditEvent] {
+        var base = AuditEvent(eventTime: context.commitTime, operation: .insert, actor: context.actor,
+                              xid: context.xid.map(Int64.init), lsn: context.commitLSN)
+        switch (record, source) {
+        case (.truncate, .table(let table)):
+            base.operation = .truncate
+            base.schemaName = table.schemaName
+            base.tableName = table.tableName
+            return [base]
+        case (.change(let change), .table(let table)):
+            return [try rowEvent(change, table: table, base: base)]
+        case (.change(let change), .ddlLog):
+            return try ddlEvent(change, base: base).map { [$0] } ?? []
+        case (.change(let change), .captureTables):
+            return try captureTablesEvent(change, base: base).map { [$0] } ?? []
+        default:
+            throw CaptureError("unexpected buffered record \(record)")
+        }
+    }
+
+    private func rowEvent(_ change: RowChange, table: TableCapture, base: AuditEvent) throws -> AuditEvent {
+        var event = base
+        event.schemaName = table.schemaName
+        event.tableName = table.tableName
+        let newRow = try change.completedNewTuple().map { try row($0, table: table) }
+        let oldRow = try change.oldTuple.map { try row($0, table: table) }
+        event.newRow = newRow
+        event.oldRow = oldRow
+        switch change.operation {
+        case .insert:
+            event.operation = .insert
+            event.changedColumns = newRow.map(Self.keys)
+        case .delete:
+            event.operation = .delete
+            event.changedColumns = oldRow.map(Self.keys)
+        case .update:
+            event.operation = .update
+            event.changedColumns = newRow.map { Self.changedColumns(old: oldRow, new: $0) }
+        }
+        if !table.keyColumns.isEmpty, let image = newRow ?? oldRow {
+            event.rowKey = .object(table.keyColumns.map { .init($0, image[$0] ?? .null) })
+        }
+        return event
+    }
+
+    /// A tuple as JSON, minus excluded columns, masked columns hashed.
+    /// Unchanged TOAST values the old image could not fill are left out.
+    private func row(_ tuple: [Column], table: TableCapture) throws -> JSONValue {
+        var members: [JSONValue.Member] = []
+        members.reserveCapacity(tuple.count)
+        for column in tuple where !table.excludeColumns.contains(column.name) {
+            if table.maskColumns.contains(column.name) {
+                let masked: JSONValue = column.value.textOutput.map {
+                    .string("hmac-sha256:" + Hex.encode(Crypto.hmacSHA256(key: maskKey, Array($0.utf8))))
+                } ?? .null
+                members.append(.init(column.name, masked))
+            } else if let value = try ValueConversion.json(column) {
+                members.append(.init(column.name, value))
+            }
+        }
+        return .object(members)
+    }
+
+    static func keys(_ row: JSONValue) -> [String] {
+        guard case .object(let members) = row else { return [] }
+        return members.map(\.key)
+    }
+
+    /// Columns whose value differs; a column absent from the old image
+    /// (which omits NULLs) counts as NULL.
+    static func changedColumns(old: JSONValue?, new: JSONValue) -> [String] {
+        guard case .object(let members) = new else { return [] }
+        guard let old else { return members.map(\.key) }
+        return members.filter { member in (old[member.key] ?? .null) != member.value }.map(\.key)
+    }
+
+    private func ddlEvent(_ change: RowChange, base: AuditEvent) throws -> AuditEvent? {
+        guard let tuple = change.newTuple else { return nil }
+        func text(_ name: String) -> String? { tuple.first { $0.name == name }?.value.textOutput }
+        var event = base
+        event.operation = .ddl
+        event.schemaName = text("schema_name")
+        event.tableName = text("table_name")
+        event.actor = Actor(dbUser: text("db_user"), roleName: text("role_name"), appUser: base.actor.appUser,
+                            appContext: base.actor.appContext, applicationName: text("application_name"),
+                            clientAddr: text("client_addr").map(Self.hostAddress), clientPort: base.actor.clientPort,
+                            backendPID: base.actor.backendPID)
+        event.newRow = .object([
+            .init("command_tag", text("command_tag").map(JSONValue.string) ?? .null),
+            .init("object_type", text("object_type").map(JSONValue.string) ?? .null),
+            .init("object_identity", text("object_identity").map(JSONValue.string) ?? .null),
+        ])
+        return event
+    }
+
+    /// Attach is a DDL event; detach is a GAP: from then on nothing of the
+    /// table is captured, and the chain says so.
+    private func captureTablesEvent(_ change: RowChange, base: AuditEvent) throws -> AuditEvent? {
+        var event = base
+        func text(_ tuple: [Column], _ name: String) -> String? { tuple.first { $0.name == name }?.value.textOutput }
+        let config = { (tuple: [Column]) throws -> JSONValue in
+            try ValueConversion.row(tuple.filter { ["key_columns", "exclude_columns", "mask_columns"].contains($0.name) }).row
+        }
+        switch change.operation {
+        case .insert, .update:
+            guard let tuple = change.completedNewTuple(), let table = TableCapture(row: tuple) else { return nil }
+            if change.operation == .update, let old = change.oldTuple, try config(old) == config(tuple) { return nil }
+            event.operation = .ddl
+            event.schemaName = table.schemaName
+            event.tableName = table.tableName
+            event.actor = Actor(dbUser: text(tuple, "attached_by"), roleName: text(tuple, "attached_role"))
+            event.newRow = .object([.init("command_tag", .string("WALAUDIT ATTACH")), .init("config", try config(tuple))])
+        case .delete:
+            guard let tuple = change.oldTuple, let table = TableCapture(row: tuple) else { return nil }
+            event.operation = .gap
+            event.actor = Actor(dbUser: text(tuple, "detached_by"), roleName: text(tuple, "detached_role"))
+            event.schemaName = table.schemaName
+            event.tableName = table.tableName
+            event.newRow = .object([.init("reason", .string("detached")),
+                                    .init("detail", .string("changes of this table after this point are not captured"))])
+        }
+        return event
+    }
+
+    /// `inet` text output of a client address: the host without a /32 or /128 mask.
+    static func hostAddress(_ inet: String) -> String {
+        if let slash = inet.firstIndex(of: "/"), ["/32", "/128"].contains(String(inet[slash...])) { return String(inet[..<slash]) }
+        return inet
+    }
+}

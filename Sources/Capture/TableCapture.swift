@@ -1,0 +1,39 @@
+import Decoding
+import PostgresClient
+
+/// How one attached table is captured, as `walaudit.capture_tables` said at
+/// that point of the stream.
+public struct TableCapture: Equatable, Sendable {
+    public var relid: UInt32
+    public var schemaName: String
+    public var tableName: String
+    /// Primary-key columns; they form `row_key`. Empty: no key.
+    public var keyColumns: [String]
+    /// Never stored.
+    public var excludeColumns: Set<String>
+    /// Stored as a keyed hash.
+    public var maskColumns: Set<String>
+
+    public init(relid: UInt32, schemaName: String, tableName: String, keyColumns: [String],
+                excludeColumns: Set<String>, maskColumns: Set<String>) {
+        self.relid = relid
+        self.schemaName = schemaName
+        self.tableName = tableName
+        self.keyColumns = keyColumns
+        self.excludeColumns = excludeColumns
+        self.maskColumns = maskColumns
+    }
+
+    public var relation: RelationName { RelationName(schema: schemaName, table: tableName) }
+
+    /// A row of `walaudit.capture_tables` as the stream shows it.
+    init?(row: [Column]) {
+        func text(_ name: String) -> String? { row.first { $0.name == name }?.value.textOutput }
+        guard let relid = text("relid").flatMap(UInt32.init), let schema = text("schema_name"),
+              let table = text("table_name") else { return nil }
+        self.init(relid: relid, schemaName: schema, tableName: table,
+                  keyColumns: SQLText.parseArray(text("key_columns") ?? "{}"),
+                  excludeColumns: Set(SQLText.parseArray(text("exclude_columns") ?? "{}")),
+                  maskColumns: Set(SQLText.parseArray(text("mask_columns") ?? "{}")))
+    }
+}

@@ -1,0 +1,201 @@
+import Decoding
+import Ledger
+import PostgresClient
+
+/// A capture failure with what went wrong.
+public struct CaptureError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A source transaction that committed, ready to become events.
+public struct CommittedTransaction {
+    public let xid: UInt32?
+    /// The end of the commit record: confirmed once the events are stored.
+    public let commitLSN: UInt64
+    public let commitTime: PostgresTimestamp
+    /// Attached tables after this transaction, when it changed them.
+    public let tablesAfter: [RelationName: TableCapture]?
+    let changes: ChangeBuffer
+    let actors: [Actor]
+    let tableSnapshots: [TableCapture]
+
+    /// Whether the store has anything to write for this transaction.
+    public var isEmpty: Bool { changes.count == 0 && tablesAfter == nil }
+
+    /// The transaction's events in stream order, built one at a time.
+    public func forEachEvent(builder: EventBuilder, _ body: (AuditEvent) throws -> Void) throws {
+        var position: Int64 = 0
+        try changes.forEach { entry in
+            let record = try TestDecoding.parseRecord(entry.raw)
+            let actor = entry.actor >= 0 ? actors[Int(entry.actor)] : .unknown
+            let context = EventBuilder.Context(xid: xid, commitLSN: commitLSN, commitTime: commitTime, actor: actor)
+            let source: EventBuilder.Source = switch entry.table {
+            case EventBuilder.ddlLogRow: .ddlLog
+            case EventBuilder.captureTablesRow: .captureTables
+            default: .table(tableSnapshots[Int(entry.table)])
+            }
+            for event in try builder.events(for: record, from: source, context: context) {
+                position += 1
+                var positioned = event
+                positioned.lsnPosition = position
+                try body(positioned)
+            }
+        }
+    }
+}
+
+/// Turns the ordered records of the stream into committed transactions.
+///
+/// It follows `test_decoding` with `skip-empty-xacts`: actor messages carry
+/// their transaction's xid because one that precedes the first change is
+/// printed before BEGIN, and a transaction with only messages prints no
+/// BEGIN/COMMIT at all. Changes of tables that are not attached are dropped
+/// as they arrive; the rest wait in a `ChangeBuffer` until COMMIT.
+public struct TransactionAssembler {
+    /// The attached tables at the current point of the stream.
+    public private(set) var tables: [RelationName: TableCapture]
+    private var inTransaction = false
+    private var xid: UInt32?
+    private var pendingActors: [(xid: UInt32, actor: Actor)] = []
+    private var actors: [Actor] = []
+    private var currentActor: Int32 = -1
+    private var tableSnapshots: [TableCapture] = []
+    private var snapshotIndex: [RelationName: Int32] = [:]
+    private var tablesChanged = false
+    private var changes: ChangeBuffer
+    private let memoryLimit: Int
+    /// Called for records that were understood but rejected (e.g. a forged
+    /// or garbled actor message): the transaction's changes are kept.
+    public var warn: (String) -> Void = { _ in }
+
+    static let schema = "walaudit"
+    static let actorPrefix = "walaudit.actor"
+
+    public init(tables: [RelationName: TableCapture], memoryLimit: Int = 8 << 20) {
+        self.tables = tables
+        self.memoryLimit = memoryLimit
+        changes = ChangeBuffer(memoryLimit: memoryLimit)
+    }
+
+    /// Feeds one record (`raw` is its exact bytes, `lsn` its XLogData start).
+    /// Returns the transaction when the record is its COMMIT.
+    public mutating func handle(_ record: DecodedRecord, raw: [UInt8], lsn: UInt64) throws -> CommittedTransaction? {
+        switch record {
+        case .begin(let beginXid):
+            startTransaction(xid: beginXid)
+        case .message(let message):
+            guard message.transactional, message.prefix == Self.actorPrefix else { return nil }
+            guard let (messageXid, actor) = Self.parseActor(message.content) else {
+                warn("ignored a malformed walaudit.actor message at \(LSN.text(lsn)); later changes are recorded with an unknown actor until a valid one")
+                if inTransaction { currentActor = -1 }
+                return nil
+            }
+            if inTransaction {
+                guard xid == nil || messageXid == xid else {
+                    warn("ignored a walaudit.actor message for xid \(messageXid) inside transaction \(xid!)")
+                    return nil
+                }
+                actors.append(actor)
+                currentActor = Int32(actors.count - 1)
+            } else {
+                pendingActors.append((messageXid, actor))
+            }
+        case .change(let change):
+            try requireTransaction(lsn)
+            try handleChange(change, raw: raw)
+        case .truncate(let truncate):
+            try requireTransaction(lsn)
+            for relation in truncate.relations {
+                if let table = tables[relation] {
+                    try changes.append(.init(raw: raw, actor: currentActor, table: snapshot(of: table)))
+                }
+            }
+        case .commit(let commitXid, let time):
+            try requireTransaction(lsn)
+            guard commitXid == xid else { throw CaptureError("COMMIT of xid \(commitXid.map(String.init) ?? "?") inside transaction \(xid.map(String.init) ?? "?") at \(LSN.text(lsn))") }
+            guard let time else { throw CaptureError("COMMIT without a timestamp at \(LSN.text(lsn)): the slot must be read with include-timestamp") }
+            let committed = CommittedTransaction(xid: xid, commitLSN: lsn, commitTime: time,
+                                                 tablesAfter: tablesChanged ? tables : nil, changes: changes,
+                                                 actors: actors, tableSnapshots: tableSnapshots)
+            inTransaction = false
+            changes = ChangeBuffer(memoryLimit: memoryLimit)
+            return committed
+        case .prepare, .commitPrepared, .rollbackPrepared:
+            throw CaptureError("two-phase decoding output at \(LSN.text(lsn)): the slot must be created without two_phase")
+        }
+        return nil
+    }
+
+    private mutating func startTransaction(xid beginXid: UInt32?) {
+        inTransaction = true
+        xid = beginXid
+        actors = []
+        currentActor = -1
+        tableSnapshots = []
+        snapshotIndex = [:]
+        tablesChanged = false
+        // Messages printed before BEGIN: those of this transaction apply.
+        for pending in pendingActors where pending.xid == beginXid {
+            actors.append(pending.actor)
+            currentActor = Int32(actors.count - 1)
+        }
+        pendingActors.removeAll()
+    }
+
+    private func requireTransaction(_ lsn: UInt64) throws {
+        guard inTransaction else { throw CaptureError("a change outside BEGIN/COMMIT at \(LSN.text(lsn))") }
+    }
+
+    private mutating func handleChange(_ change: RowChange, raw: [UInt8]) throws {
+        if change.relation.schema == Self.schema {
+            switch change.relation.table {
+            case "capture_tables": try applyCaptureTablesChange(change, raw: raw)
+            case "ddl_log" where change.operation == .insert:
+                try changes.append(.init(raw: raw, actor: currentActor, table: EventBuilder.ddlLogRow))
+            default: break  // walaudit's own writes are never audited
+            }
+            return
+        }
+        guard let table = tables[change.relation] else { return }
+        try changes.append(.init(raw: raw, actor: currentActor, table: snapshot(of: table)))
+    }
+
+    /// attach / detach / rename, in stream order. Attach and detach also
+    /// leave an event: a DDL event and a GAP event.
+    private mutating func applyCaptureTablesChange(_ change: RowChange, raw: [UInt8]) throws {
+        tablesChanged = true
+        if let old = change.oldTuple.flatMap(TableCapture.init(row:)) {
+            tables[old.relation] = nil
+        }
+        if let new = change.completedNewTuple().flatMap(TableCapture.init(row:)) {
+            tables[new.relation] = new
+        }
+        try changes.append(.init(raw: raw, actor: currentActor, table: EventBuilder.captureTablesRow))
+    }
+
+    private mutating func snapshot(of table: TableCapture) -> Int32 {
+        if let index = snapshotIndex[table.relation], tableSnapshots[Int(index)] == table { return index }
+        tableSnapshots.append(table)
+        let index = Int32(tableSnapshots.count - 1)
+        snapshotIndex[table.relation] = index
+        return index
+    }
+
+    /// The xid and actor of a `walaudit.actor` message (JSON from
+    /// `walaudit.actor_message()`), or nil if it is not one.
+    static func parseActor(_ content: [UInt8]) -> (UInt32, Actor)? {
+        guard let text = String(validating: content, as: UTF8.self), let json = try? JSONValue(parsing: text),
+              case .number(let v)? = json["v"], v == "1",
+              case .string(let xidText)? = json["xid"], let xid8 = UInt64(xidText) else { return nil }
+        func string(_ key: String) -> String? { if case .string(let s)? = json[key] { s } else { nil } }
+        func integer(_ key: String) -> Int64? { if case .number(let n)? = json[key] { Int64(n) } else { nil } }
+        guard let sessionUser = string("session_user") else { return nil }
+        var context = json["app_context"]
+        if context == .object([]) || context == .null { context = nil }
+        return (UInt32(truncatingIfNeeded: xid8),
+                Actor(dbUser: sessionUser, roleName: string("role"), appUser: string("app_user"), appContext: context,
+                      applicationName: string("application_name"), clientAddr: string("client_addr"),
+                      clientPort: integer("client_port"), backendPID: integer("pid")))
+    }
+}

@@ -1,0 +1,155 @@
+import Decoding
+
+/// The versioned, typed, length-prefixed byte encoding the chain hashes
+/// (docs/chain-format.md). It depends on no server setting: timestamps are
+/// integers, JSON is encoded structurally (never `jsonb::text`), numbers in
+/// the decimal form PostgreSQL's numeric type prints.
+public struct CanonicalEncoder {
+    public private(set) var bytes: [UInt8] = []
+
+    public init() {}
+
+    enum Tag: UInt8 {
+        case null = 0x00, text = 0x01, integer = 0x02, bytes = 0x03, textArray = 0x04, timestamp = 0x05, json = 0x06
+    }
+
+    public mutating func raw(_ data: some Sequence<UInt8>) { bytes.append(contentsOf: data) }
+
+    private mutating func length(_ n: Int) {
+        let v = UInt32(n)
+        bytes.append(contentsOf: [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)])
+    }
+
+    private mutating func int64(_ v: Int64) {
+        let u = UInt64(bitPattern: v)
+        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(u >> UInt64(shift) & 0xFF)) }
+    }
+
+    public mutating func null() { bytes.append(Tag.null.rawValue); length(0) }
+
+    public mutating func text(_ s: String?) {
+        guard let s else { return null() }
+        bytes.append(Tag.text.rawValue)
+        length(s.utf8.count)
+        bytes.append(contentsOf: s.utf8)
+    }
+
+    public mutating func integer(_ v: Int64?) {
+        guard let v else { return null() }
+        bytes.append(Tag.integer.rawValue)
+        length(8)
+        int64(v)
+    }
+
+    public mutating func data(_ d: [UInt8]?) {
+        guard let d else { return null() }
+        bytes.append(Tag.bytes.rawValue)
+        length(d.count)
+        bytes.append(contentsOf: d)
+    }
+
+    public mutating func timestamp(_ t: PostgresTimestamp) {
+        bytes.append(Tag.timestamp.rawValue)
+        length(8)
+        int64(t.microsecondsSinceEpoch)
+    }
+
+    public mutating func textArray(_ items: [String]?) {
+        guard let items else { return null() }
+        var inner = CanonicalEncoder()
+        for item in items { inner.text(item) }
+        bytes.append(Tag.textArray.rawValue)
+        length(inner.bytes.count)
+        bytes.append(contentsOf: inner.bytes)
+    }
+
+    public mutating func json(_ value: JSONValue?) {
+        guard let value else { return null() }
+        var inner = CanonicalEncoder()
+        inner.jsonBody(value)
+        bytes.append(Tag.json.rawValue)
+        length(inner.bytes.count)
+        bytes.append(contentsOf: inner.bytes)
+    }
+
+    /// JSON as jsonb holds it: object keys sorted by UTF-8 bytes with the
+    /// last duplicate winning, numbers in numeric's output form.
+    private mutating func jsonBody(_ value: JSONValue) {
+        switch value {
+        case .null: bytes.append(UInt8(ascii: "n"))
+        case .bool(let b): bytes.append(UInt8(ascii: b ? "t" : "f"))
+        case .number(let n):
+            let text = Self.numericText(n)
+            bytes.append(UInt8(ascii: "d"))
+            length(text.utf8.count)
+            bytes.append(contentsOf: text.utf8)
+        case .string(let s):
+            bytes.append(UInt8(ascii: "s"))
+            length(s.utf8.count)
+            bytes.append(contentsOf: s.utf8)
+        case .array(let items):
+            bytes.append(UInt8(ascii: "a"))
+            length(items.count)
+            for item in items { jsonBody(item) }
+        case .object(let members):
+            var latest: [String: JSONValue] = [:]
+            for member in members { latest[member.key] = member.value }
+            let keys = latest.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            bytes.append(UInt8(ascii: "o"))
+            length(keys.count)
+            for key in keys {
+                length(key.utf8.count)
+                bytes.append(contentsOf: key.utf8)
+                jsonBody(latest[key]!)
+            }
+        }
+    }
+
+    /// A JSON number as PostgreSQL's numeric prints it after reading it:
+    /// plain decimal, no exponent, scale = max(0, fraction digits − exponent),
+    /// no sign on zero. `1.5e3` → `1500`, `2.50` → `2.50`, `-0` → `0`.
+    public static func numericText(_ json: String) -> String {
+        var utf8 = Array(json.utf8)[...]
+        var negative = false
+        if utf8.first == UInt8(ascii: "-") { negative = true; utf8 = utf8.dropFirst() }
+        let integer = utf8.prefix { $0 >= 0x30 && $0 <= 0x39 }
+        utf8 = utf8.dropFirst(integer.count)
+        var fraction: ArraySlice<UInt8> = []
+        if utf8.first == UInt8(ascii: ".") {
+            utf8 = utf8.dropFirst()
+            fraction = utf8.prefix { $0 >= 0x30 && $0 <= 0x39 }
+            utf8 = utf8.dropFirst(fraction.count)
+        }
+        var exponent = 0
+        if let e = utf8.first, e == UInt8(ascii: "e") || e == UInt8(ascii: "E") {
+            exponent = Int(String(decoding: utf8.dropFirst(), as: UTF8.self).replacingPlus()) ?? 0
+        }
+        let digits = Array(integer) + Array(fraction)
+        let scale = max(0, fraction.count - exponent)
+        let point = integer.count + exponent  // digits before the decimal point
+        var intPart: [UInt8]
+        var fracPart: [UInt8]
+        if point <= 0 {
+            intPart = [UInt8(ascii: "0")]
+            fracPart = Array(repeating: UInt8(ascii: "0"), count: -point) + digits
+        } else if point >= digits.count {
+            intPart = digits + Array(repeating: UInt8(ascii: "0"), count: point - digits.count)
+            fracPart = []
+        } else {
+            intPart = Array(digits[..<point])
+            fracPart = Array(digits[point...])
+        }
+        if fracPart.count < scale { fracPart += Array(repeating: UInt8(ascii: "0"), count: scale - fracPart.count) }
+        fracPart = Array(fracPart.prefix(scale))
+        while intPart.count > 1 && intPart.first == UInt8(ascii: "0") { intPart.removeFirst() }
+        let isZero = (intPart + fracPart).allSatisfy { $0 == UInt8(ascii: "0") }
+        var out = (negative && !isZero) ? "-" : ""
+        out += String(decoding: intPart, as: UTF8.self)
+        if !fracPart.isEmpty { out += "." + String(decoding: fracPart, as: UTF8.self) }
+        return out
+    }
+}
+
+extension String {
+    fileprivate func replacingPlus() -> String { hasPrefix("+") ? String(dropFirst()) : self }
+}

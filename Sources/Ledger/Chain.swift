@@ -1,0 +1,70 @@
+import Decoding
+
+/// The hash chain (docs/chain-format.md, version 1):
+///
+///     payload_digest = SHA-256("walaudit/payload/v1\0" ‖ salt ‖ enc(row_key) ‖ enc(old_row) ‖ enc(new_row))
+///     hash           = SHA-256("walaudit/event/v1\0" ‖ prev_hash ‖ enc(metadata fields…) ‖ enc(payload_digest))
+///
+/// The 16-byte random salt keeps a purged low-entropy payload (a status
+/// flag, a small amount) from being recovered by hashing guesses.
+public struct Chain: Sendable {
+    /// The last event's sequence number (0 before the first event).
+    public private(set) var seq: Int64
+    /// The last event's hash (32 zero bytes before the first event).
+    public private(set) var head: [UInt8]
+
+    public static let genesisHash = [UInt8](repeating: 0, count: 32)
+    static let eventDomain = Array("walaudit/event/v1".utf8) + [0]
+    static let payloadDomain = Array("walaudit/payload/v1".utf8) + [0]
+
+    public init(seq: Int64 = 0, head: [UInt8] = Chain.genesisHash) {
+        self.seq = seq
+        self.head = head
+    }
+
+    /// Links `event` after the head and advances the head.
+    public mutating func append(_ event: AuditEvent, salt: [UInt8] = Crypto.randomBytes(16)) -> ChainedEvent {
+        let digest = Self.payloadDigest(of: event, salt: salt)
+        let next = seq + 1
+        let hash = Self.hash(seq: next, event: event, payloadDigest: digest, prevHash: head)
+        let chained = ChainedEvent(seq: next, event: event, payloadSalt: salt, payloadDigest: digest, prevHash: head, hash: hash)
+        seq = next
+        head = hash
+        return chained
+    }
+
+    public static func payloadDigest(of event: AuditEvent, salt: [UInt8]) -> [UInt8] {
+        var e = CanonicalEncoder()
+        e.raw(payloadDomain)
+        e.raw(salt)
+        e.json(event.rowKey)
+        e.json(event.oldRow)
+        e.json(event.newRow)
+        return Crypto.sha256(e.bytes)
+    }
+
+    public static func hash(seq: Int64, event: AuditEvent, payloadDigest: [UInt8], prevHash: [UInt8]) -> [UInt8] {
+        var e = CanonicalEncoder()
+        e.raw(eventDomain)
+        e.raw(prevHash)
+        e.integer(seq)
+        e.timestamp(event.eventTime)
+        e.text(event.operation.rawValue)
+        e.text(event.schemaName)
+        e.text(event.tableName)
+        e.textArray(event.changedColumns)
+        e.text(event.actor.dbUser)
+        e.text(event.actor.roleName)
+        e.text(event.actor.appUser)
+        e.json(event.actor.appContext)
+        e.text(event.actor.applicationName)
+        e.text(event.actor.clientAddr)
+        e.integer(event.actor.clientPort)
+        e.integer(event.actor.backendPID)
+        e.integer(event.xid)
+        e.integer(event.lsn.map { Int64(bitPattern: $0) })
+        e.integer(event.lsnPosition)
+        e.data(payloadDigest)
+        return Crypto.sha256(e.bytes)
+    }
+}

@@ -1,0 +1,33 @@
+import CLibCrypto
+
+/// SHA-256 and HMAC-SHA-256 through OpenSSL's libcrypto.
+public enum Crypto {
+    /// SHA-256 of `data`.
+    public static func sha256(_ data: [UInt8]) -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        _ = data.withUnsafeBytes { input in
+            EVP_Digest(input.baseAddress, input.count, &digest, &length, EVP_sha256(), nil)
+        }
+        return digest
+    }
+
+    /// HMAC-SHA-256 of `data` under `key`.
+    public static func hmacSHA256(key: [UInt8], _ data: [UInt8]) -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        _ = key.withUnsafeBytes { k in
+            data.withUnsafeBytes { d in
+                HMAC(EVP_sha256(), k.baseAddress, Int32(k.count), d.baseAddress?.assumingMemoryBound(to: UInt8.self), d.count, &digest, &length)
+            }
+        }
+        return digest
+    }
+
+    /// `count` bytes from OpenSSL's CSPRNG.
+    public static func randomBytes(_ count: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        precondition(RAND_bytes(&bytes, Int32(count)) == 1, "OpenSSL RAND_bytes failed")
+        return bytes
+    }
+}

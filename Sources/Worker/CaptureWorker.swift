@@ -1,0 +1,143 @@
+import Capture
+import Decoding
+import Foundation
+import Ledger
+import Logging
+import PostgresClient
+import Replication
+
+/// What the worker needs to run.
+public struct WorkerConfiguration: Sendable {
+    /// libpq conninfo of the audited database.
+    public var source: String
+    /// libpq conninfo of the audit store (often the same database).
+    public var target: String
+    public var slot: String
+    /// Commit the current batch once it holds this many events…
+    public var batchEvents = 20_000
+    /// …or once it is this old (seconds), or as soon as the stream is idle.
+    public var batchAge = 0.5
+    /// How long the stream must be quiet before a batch commits early (seconds).
+    public var idleCommit = 0.05
+    /// Standby status updates at least this often (seconds).
+    public var feedbackInterval = 10.0
+    /// Bytes of one transaction's changes kept in memory before spilling to disk.
+    public var memoryLimit = 8 << 20
+
+    public init(source: String, target: String, slot: String) {
+        self.source = source
+        self.target = target
+        self.slot = slot
+    }
+}
+
+/// An error that retrying will not fix; the message says what to do.
+public struct FatalWorkerError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// The capture worker: reads the slot, turns committed transactions into
+/// chained events, stores them together with the source LSN they cover in
+/// one target transaction, and only then confirms that LSN to the server.
+///
+/// Exactly once: after any crash the worker resumes from the LSN stored with
+/// the events (the server starts no earlier than what was confirmed, which
+/// is never beyond what is stored), so a transaction is neither lost nor
+/// stored twice. Dropped connections and outages are retried with backoff.
+public final class CaptureWorker {
+    let configuration: WorkerConfiguration
+    let logger: Logger
+    let shouldStop: @Sendable () -> Bool
+
+    public init(_ configuration: WorkerConfiguration, logger: Logger, shouldStop: @escaping @Sendable () -> Bool) {
+        self.configuration = configuration
+        self.logger = logger
+        self.shouldStop = shouldStop
+    }
+
+    /// Runs until `shouldStop` says so (then drains and returns) or a fatal error.
+    public func run() throws {
+        var backoff = 1.0
+        while !shouldStop() {
+            do {
+                try runSession { backoff = 1.0 }
+                return
+            } catch let fatal as FatalWorkerError {
+                throw fatal
+            } catch let error as PostgresError where Self.isFatal(error) {
+                throw FatalWorkerError(description: Self.explain(error, slot: configuration.slot))
+            } catch {
+                logger.warning("capture interrupted; retrying", metadata: ["error": "\(error)", "retry_in_seconds": "\(backoff)"])
+                let until = Date().addingTimeInterval(backoff)
+                while Date() < until && !shouldStop() { Thread.sleep(forTimeInterval: 0.1) }
+                backoff = min(backoff * 2, 30)
+            }
+        }
+    }
+
+    /// One connected session: load state from the store, stream, store, confirm.
+    private func runSession(connected: () -> Void) throws {
+        let target = try Connection(configuration.target, overrides: [("application_name", "walaudit-worker")])
+        let store = EventStore(connection: target)
+        let state = try StoredState.load(from: target, slot: configuration.slot)
+        let source = try ReplicationConnection(configuration.source)
+        let identity = try source.identifySystem()
+        if let stored = state.sourceSystemID, stored != identity.systemID {
+            throw FatalWorkerError(description: "the audit store belongs to PostgreSQL system \(stored), but the source is system \(identity.systemID); point --source at the database this store audits, or use a new store")
+        }
+        try source.startReplication(slot: configuration.slot, from: state.lastLSN,
+                                    options: [("include-xids", "1"), ("include-timestamp", "1"), ("skip-empty-xacts", "1")])
+        connected()
+        logger.info("capturing", metadata: ["slot": "\(configuration.slot)", "from_lsn": "\(LSN.text(state.lastLSN))",
+                                            "attached_tables": "\(state.tables.count)"])
+
+        var session = Session(worker: self, source: source, store: store, systemID: identity.systemID, state: state,
+                              chain: try store.loadChain())
+        try session.stream()
+    }
+
+    static func isFatal(_ error: PostgresError) -> Bool {
+        guard let state = error.sqlState else { return false }
+        return ["42704", "55006", "42501", "28000", "28P01", "3D000", "55000", "0A000", "42P01", "42883"].contains(state)
+    }
+
+    /// The error with the fix a DBA needs.
+    static func explain(_ error: PostgresError, slot: String) -> String {
+        switch error.sqlState {
+        case "42704": return "replication slot \"\(slot)\" does not exist: run `walaudit setup` (it creates the slot) (\(error.message))"
+        case "55006": return "replication slot \"\(slot)\" is in use by another process: is another `walaudit run` active? Two workers must not share a slot (\(error.message))"
+        case "42501": return "permission denied: the source role needs REPLICATION (or superuser) and the store role must own walaudit's tables (\(error.message))"
+        case "55000" where error.message.contains("wal_level"):
+            return "the source server runs without wal_level=logical: set it in postgresql.conf and restart the server (\(error.message))"
+        case "55000": return "the replication slot cannot be used: \(error.message). If it was invalidated, changes were lost: see docs/operations.md"
+        case "42P01", "3D000": return "walaudit's schema is missing: run `walaudit setup` (\(error.message))"
+        default: return error.description
+        }
+    }
+}
+
+/// What the store says about where capture stands.
+struct StoredState {
+    var lastLSN: UInt64
+    var sourceSystemID: String?
+    var tables: [RelationName: TableCapture]
+    var maskKey: [UInt8]
+
+    static func load(from target: Connection, slot: String) throws -> StoredState {
+        let row = try target.execute("SELECT last_lsn::text, source_system_id FROM walaudit.capture_state WHERE slot = $1", [slot]).rows.first
+        let tables = try target.execute("""
+            SELECT relid, schema_name, table_name, key_columns::text, exclude_columns::text, mask_columns::text
+            FROM walaudit.capture_config WHERE slot = $1
+            """, [slot]).rows.map { row in
+            TableCapture(relid: UInt32(row[0]!)!, schemaName: row[1]!, tableName: row[2]!,
+                         keyColumns: SQLText.parseArray(row[3]!), excludeColumns: Set(SQLText.parseArray(row[4]!)),
+                         maskColumns: Set(SQLText.parseArray(row[5]!)))
+        }
+        guard let keyHex = try target.execute("SELECT encode(value, 'hex') FROM walaudit.store_secrets WHERE name = 'mask_key'").scalar else {
+            throw FatalWorkerError(description: "the audit store has no mask key: run `walaudit setup`")
+        }
+        return StoredState(lastLSN: row.flatMap { $0[0] }.flatMap(LSN.parse) ?? 0, sourceSystemID: row?[1] ?? nil,
+                           tables: Dictionary(uniqueKeysWithValues: tables.map { ($0.relation, $0) }),
+                           maskKey: Hex.decode(keyHex) ?? [])
+    }
+}

@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Synchronization
+import Worker
+
+/// Set by SIGINT/SIGTERM; the worker polls it between messages.
+let stopRequested = Atomic<Bool>(false)
+
+/// `walaudit run`: the capture worker.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the capture worker: stream the slot into the chained audit store.",
+        discussion: """
+            SIGINT or SIGTERM stops it cleanly: the current batch is committed and \
+            confirmed, an unfinished transaction is left in the slot for the next run. \
+            Lost connections (source or store) are retried with backoff; errors that a \
+            retry cannot fix stop it with exit status 1 and the fix.
+            """
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        let logger = Logger(label: "walaudit.worker")
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber) { _ in stopRequested.store(true, ordering: .relaxed) }
+        }
+        let configuration = WorkerConfiguration(source: connection.sourceConninfo, target: connection.targetConninfo,
+                                                slot: connection.slot)
+        let worker = CaptureWorker(configuration, logger: logger, shouldStop: { stopRequested.load(ordering: .relaxed) })
+        do {
+            try worker.run()
+        } catch {
+            logger.error("\(error)")
+            throw ExitCode(1)
+        }
+    }
+}

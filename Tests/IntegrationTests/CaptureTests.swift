@@ -1,0 +1,91 @@
+import Decoding
+import Foundation
+import PostgresClient
+import Testing
+import TestSupport
+
+/// The capture worker end to end: real sessions, real roles, the real binary.
+@Suite struct CaptureTests {
+    @Test func everyCommittedChangeOnceWithItsActor() throws {
+        let harness = try WalauditHarness.make()
+        let db = harness.database
+        try db.connection.execute("""
+            CREATE TABLE accounts (id integer PRIMARY KEY, owner text, balance numeric(12,2), note text);
+            CREATE TABLE ledger (id serial PRIMARY KEY, entry text);
+            CREATE TABLE unaudited (id integer);
+            CREATE ROLE clerk_\(db.name) LOGIN;
+            CREATE ROLE manager_\(db.name) NOLOGIN;
+            GRANT manager_\(db.name) TO clerk_\(db.name);
+            GRANT SELECT, INSERT, UPDATE, DELETE ON accounts TO clerk_\(db.name), manager_\(db.name);
+            """)
+        try harness.expectSuccess(["attach", "accounts", "ledger"])
+        let worker = try harness.startWorker()
+
+        // An application user, through set_actor.
+        try db.connection.execute("""
+            BEGIN;
+            SELECT walaudit.set_actor('alice@example.com', '{"request_id": "r-17"}');
+            INSERT INTO accounts VALUES (1, 'alice', 100.00, NULL), (2, 'bob', 50.50, 'x');
+            COMMIT;
+            """)
+        // A login role over TCP, switching role mid-transaction.
+        let clerk = try Connection(db.cluster.tcpConninfo(database: db.name, user: "clerk_\(db.name)"))
+        try clerk.execute("SET application_name = 'teller-app'")
+        try clerk.execute("""
+            BEGIN;
+            UPDATE accounts SET balance = balance - 10 WHERE id = 1;
+            SET ROLE manager_\(db.name);
+            UPDATE accounts SET note = 'approved' WHERE id = 2;
+            RESET ROLE;
+            COMMIT;
+            """)
+        // A savepoint rolled back, and a whole transaction rolled back.
+        try db.connection.execute("BEGIN; INSERT INTO accounts VALUES (10, 'kept', 1, NULL); SAVEPOINT s; INSERT INTO accounts VALUES (11, 'gone', 1, NULL); ROLLBACK TO s; COMMIT;")
+        try db.connection.execute("BEGIN; INSERT INTO accounts VALUES (12, 'never', 1, NULL); ROLLBACK;")
+        // Two-phase commit, and replica mode (triggers off, except ALWAYS ones).
+        try db.connection.execute("BEGIN; UPDATE accounts SET note = '2pc' WHERE id = 10; PREPARE TRANSACTION 'walaudit_\(db.name)';")
+        try db.connection.execute("COMMIT PREPARED 'walaudit_\(db.name)'")
+        try db.connection.execute("SET session_replication_role = replica; DELETE FROM accounts WHERE id = 2; SET session_replication_role = origin;")
+        // Not attached: never captured.
+        try db.connection.execute("INSERT INTO unaudited VALUES (1)")
+        try db.connection.execute("INSERT INTO ledger (entry) VALUES ('one'), ('two'); TRUNCATE ledger;")
+        try db.connection.execute("ALTER TABLE accounts ADD COLUMN opened date")
+        try db.connection.execute("INSERT INTO accounts VALUES (20, 'last', 0, NULL, '2026-01-01')")
+
+        try harness.waitForEvents(atLeast: 12)
+        #expect(worker.stop() == 0, "\(worker.log)")
+        let events = try db.connection.execute("""
+            SELECT operation, table_name, db_user, role_name, app_user, app_context::text, application_name,
+                   row_key::text, changed_columns::text, client_addr IS NOT NULL
+            FROM walaudit.event_log ORDER BY seq
+            """).rows
+        let clerkName = "clerk_\(db.name)", manager = "manager_\(db.name)"
+        let expected: [[String?]] = [
+            ["DDL", "accounts", "postgres", "postgres", nil, nil, nil, nil, nil, "f"],  // attach
+            ["DDL", "ledger", "postgres", "postgres", nil, nil, nil, nil, nil, "f"],
+            ["INSERT", "accounts", "postgres", "postgres", "alice@example.com", #"{"request_id": "r-17"}"#, "", #"{"id": 1}"#, "{id,owner,balance,note}", "f"],
+            ["INSERT", "accounts", "postgres", "postgres", "alice@example.com", #"{"request_id": "r-17"}"#, "", #"{"id": 2}"#, "{id,owner,balance,note}", "f"],
+            ["UPDATE", "accounts", clerkName, clerkName, nil, nil, "teller-app", #"{"id": 1}"#, "{balance}", "t"],
+            ["UPDATE", "accounts", clerkName, manager, nil, nil, "teller-app", #"{"id": 2}"#, "{note}", "t"],
+            ["INSERT", "accounts", "postgres", "postgres", nil, nil, "", #"{"id": 10}"#, "{id,owner,balance,note}", "f"],
+            ["UPDATE", "accounts", "postgres", "postgres", nil, nil, "", #"{"id": 10}"#, "{note}", "f"],
+            ["DELETE", "accounts", "postgres", "postgres", nil, nil, "", #"{"id": 2}"#, "{id,owner,balance,note}", "f"],
+            ["INSERT", "ledger", "postgres", "postgres", nil, nil, "", #"{"id": 1}"#, "{id,entry}", "f"],
+            ["INSERT", "ledger", "postgres", "postgres", nil, nil, "", #"{"id": 2}"#, "{id,entry}", "f"],
+            ["TRUNCATE", "ledger", "postgres", "postgres", nil, nil, "", nil, nil, "f"],
+            ["DDL", "accounts", "postgres", "postgres", nil, nil, "", nil, nil, "f"],
+            ["INSERT", "accounts", "postgres", "postgres", nil, nil, "", #"{"id": 20}"#, "{id,owner,balance,note,opened}", "f"],
+        ]
+        #expect(events.count == expected.count)
+        for (index, (row, want)) in zip(events, expected).enumerated() where row != want {
+            Issue.record("event \(index + 1): got \(row), expected \(want)")
+        }
+        // Ground truth: the latest image of every row equals the table's row.
+        let mismatches = try db.connection.execute("""
+            SELECT a.id FROM accounts a
+            WHERE jsonb_strip_nulls(to_jsonb(a)) IS DISTINCT FROM (SELECT jsonb_strip_nulls(e.new_row) FROM walaudit.event_log e
+                WHERE e.table_name = 'accounts' AND e.row_key = jsonb_build_object('id', a.id) ORDER BY seq DESC LIMIT 1)
+            """)
+        #expect(mismatches.rows.isEmpty, "rows whose last event differs from the table: \(mismatches.rows)")
+    }
+}

@@ -1,0 +1,102 @@
+import EmbeddedPostgres
+import Foundation
+import PostgresClient
+
+/// Drives the real `walaudit` binary against a test database: setup, attach,
+/// and the worker as a child process that tests can stop, kill or restart.
+public struct WalauditHarness {
+    public let database: TestDatabase
+    public let slot: String
+
+    /// Sets walaudit up on a fresh database (store = source).
+    public static func make() throws -> WalauditHarness {
+        let database = try TestServer.freshDatabase()
+        let harness = WalauditHarness(database: database, slot: String(database.name.prefix(60)))
+        try harness.expectSuccess(["setup"])
+        return harness
+    }
+
+    /// `--source … --slot …` for this database.
+    public var connectionArguments: [String] { ["--source", database.conninfo, "--slot", slot] }
+
+    /// Runs a walaudit command that must succeed; returns its stdout.
+    @discardableResult
+    public func expectSuccess(_ arguments: [String]) throws -> String {
+        let result = try WalauditBinary.run(arguments + connectionArguments)
+        guard result.status == 0 else {
+            throw HarnessError("walaudit \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)")
+        }
+        return String(decoding: result.stdout, as: UTF8.self)
+    }
+
+    /// Starts `walaudit run` in the background.
+    public func startWorker() throws -> WorkerProcess {
+        try WorkerProcess(arguments: ["run"] + connectionArguments)
+    }
+
+    /// Waits until the store holds at least `count` events (default 30 s).
+    @discardableResult
+    public func waitForEvents(atLeast count: Int, timeout: Double = 30) throws -> Int {
+        let deadline = Date().addingTimeInterval(timeout)
+        var seen = 0
+        while Date() < deadline {
+            seen = Int(try database.connection.execute("SELECT count(*) FROM walaudit.event_log").scalar ?? "0") ?? 0
+            if seen >= count { return seen }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw HarnessError("timed out waiting for \(count) events; the store has \(seen)")
+    }
+}
+
+/// `walaudit run` as a child process, its stderr kept in a file.
+public final class WorkerProcess {
+    public let child: ChildProcess
+    public let logPath: String
+    private var exitStatus: Int32?
+
+    init(arguments: [String]) throws {
+        logPath = NSTemporaryDirectory() + "/walaudit-worker-\(UUID().uuidString).log"
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = open(logPath, O_WRONLY | O_APPEND | O_CLOEXEC)
+        let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer { close(log); close(devNull) }
+        child = try ChildProcess.spawn([WalauditBinary.path] + arguments, stdin: devNull, stdout: log, stderr: log)
+    }
+
+    /// SIGTERM, then waits; returns the exit status.
+    @discardableResult
+    public func stop() -> Int32 {
+        if let exitStatus { return exitStatus }
+        child.send(SIGTERM)
+        let status = child.wait()
+        exitStatus = status
+        return status
+    }
+
+    /// SIGKILL: no chance to clean up.
+    public func kill() {
+        guard exitStatus == nil else { return }
+        child.send(SIGKILL)
+        exitStatus = child.wait()
+    }
+
+    /// Waits for the worker to exit by itself (e.g. a fatal error).
+    public func waitForExit() -> Int32 {
+        if let exitStatus { return exitStatus }
+        let status = child.wait()
+        exitStatus = status
+        return status
+    }
+
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    deinit {
+        kill()
+        try? FileManager.default.removeItem(atPath: logPath)
+    }
+}
+
+public struct HarnessError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
