@@ -72,6 +72,10 @@ public struct TransactionAssembler {
     static let schema = "walaudit"
     static let actorPrefix = "walaudit.actor"
 
+    /// No transaction is in progress and no actor message waits for its
+    /// BEGIN: everything received so far has been handed out.
+    public var isIdle: Bool { !inTransaction && pendingActors.isEmpty }
+
     public init(tables: [RelationName: TableCapture], memoryLimit: Int = 8 << 20) {
         self.tables = tables
         self.memoryLimit = memoryLimit

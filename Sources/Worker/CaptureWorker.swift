@@ -80,7 +80,8 @@ public final class CaptureWorker {
         let target = try Connection(configuration.target, overrides: [("application_name", "walaudit-worker")])
         let store = EventStore(connection: target)
         let state = try StoredState.load(from: target, slot: configuration.slot)
-        let source = try ReplicationConnection(configuration.source)
+        let guardConnection = try claimSlot()
+        let source = try ReplicationConnection(configuration.source, applicationName: Self.replicationApplicationName)
         let identity = try source.identifySystem()
         if let stored = state.sourceSystemID, stored != identity.systemID {
             throw FatalWorkerError(description: "the audit store belongs to PostgreSQL system \(stored), but the source is system \(identity.systemID); point --source at the database this store audits, or use a new store")
@@ -93,7 +94,41 @@ public final class CaptureWorker {
 
         var session = Session(worker: self, source: source, store: store, systemID: identity.systemID, state: state,
                               chain: try store.loadChain())
-        try session.stream()
+        try withExtendedLifetime(guardConnection) { try session.stream() }
+    }
+
+    static let replicationApplicationName = "walaudit"
+
+    /// Makes sure this is the only worker on the slot, using a session
+    /// advisory lock on the source that dies with its holder. Holding it, any
+    /// walsender still attached to the slot belongs to a worker that died
+    /// (the server notices a vanished client only at wal_sender_timeout), so
+    /// it is ended. Returns the connection that holds the lock.
+    private func claimSlot() throws -> Connection {
+        let slot = configuration.slot
+        let control = try Connection(configuration.source, overrides: [("application_name", "walaudit-worker")])
+        guard try control.execute("SELECT pg_try_advisory_lock(hashtext($1))", ["walaudit.slot." + slot]).scalar == "t" else {
+            throw FatalWorkerError(description: "another walaudit worker is running on slot \"\(slot)\" (it holds the worker lock on the source database); stop it before starting a new one")
+        }
+        for attempt in 0..<100 {
+            let rows = try control.execute("""
+                SELECT s.active_pid, coalesce(a.application_name, '') FROM pg_replication_slots s
+                LEFT JOIN pg_stat_activity a ON a.pid = s.active_pid WHERE s.slot_name = $1
+                """, [slot]).rows
+            guard let row = rows.first else {
+                throw FatalWorkerError(description: "replication slot \"\(slot)\" does not exist: run `walaudit setup` (it creates the slot)")
+            }
+            guard let pid = row[0] else { return control }
+            guard row[1] == Self.replicationApplicationName else {
+                throw FatalWorkerError(description: "replication slot \"\(slot)\" is in use by another client (\(row[1] ?? "unknown"), pid \(pid)); walaudit needs the slot to itself")
+            }
+            if attempt == 0 {
+                logger.info("ending the walsender of a previous worker that is gone", metadata: ["pid": "\(pid)"])
+                try control.execute("SELECT pg_terminate_backend($1::int)", [pid])
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw FatalWorkerError(description: "replication slot \"\(slot)\" stayed in use after its previous walsender was ended")
     }
 
     static func isFatal(_ error: PostgresError) -> Bool {

@@ -63,7 +63,12 @@ struct Session {
             switch try source.next(timeout: wait) {
             case .xLogData(let start, _, _, let data)?:
                 try receive(data, at: start)
-            case .keepalive(_, _, let replyRequested)?:
+            case .keepalive(let walEnd, _, let replyRequested)?:
+                // The server has sent everything up to walEnd. With nothing
+                // pending here, all of it is stored or needs no storing, so
+                // it may be confirmed (a server shutdown waits for this).
+                // Mid-transaction it may not: the rest has yet to arrive.
+                if batch == nil && assembler.isIdle { confirmed = max(confirmed, walEnd) }
                 if replyRequested { try sendFeedback() }
             case nil:
                 // The stream is quiet: store what is pending now.

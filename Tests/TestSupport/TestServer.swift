@@ -13,8 +13,8 @@ public enum TestServer {
     }
 
     /// A new, empty database for one test, and a superuser connection to it.
-    public static func freshDatabase() throws -> TestDatabase {
-        let cluster = try cluster()
+    public static func freshDatabase(on cluster: ThrowawayCluster? = nil) throws -> TestDatabase {
+        let cluster = try cluster ?? self.cluster()
         let name = try cluster.createDatabase(prefix: "test")
         return TestDatabase(cluster: cluster, name: name, connection: try Connection(cluster.conninfo(database: name)))
     }

@@ -7,17 +7,30 @@ import PostgresClient
 public struct WalauditHarness {
     public let database: TestDatabase
     public let slot: String
+    /// conninfo of a separate audit store, if any.
+    public let target: String?
 
-    /// Sets walaudit up on a fresh database (store = source).
-    public static func make() throws -> WalauditHarness {
-        let database = try TestServer.freshDatabase()
-        let harness = WalauditHarness(database: database, slot: String(database.name.prefix(60)))
+    /// Sets walaudit up on a fresh database of `cluster` (default: the test
+    /// process's cluster); with `separateStore`, the audit store is another
+    /// fresh database.
+    public static func make(cluster: ThrowawayCluster? = nil, separateStore: Bool = false) throws -> WalauditHarness {
+        let cluster = try cluster ?? TestServer.cluster()
+        let database = try TestServer.freshDatabase(on: cluster)
+        let target = try separateStore ? cluster.conninfo(database: cluster.createDatabase(prefix: "store")) : nil
+        let harness = WalauditHarness(database: database, slot: String(database.name.prefix(60)), target: target)
         try harness.expectSuccess(["setup"])
         return harness
     }
 
-    /// `--source … --slot …` for this database.
-    public var connectionArguments: [String] { ["--source", database.conninfo, "--slot", slot] }
+    /// `--source … [--target …] --slot …` for this database.
+    public var connectionArguments: [String] {
+        ["--source", database.conninfo, "--slot", slot] + (target.map { ["--target", $0] } ?? [])
+    }
+
+    /// A connection to the audit store.
+    public func storeConnection() throws -> Connection {
+        try target.map { try Connection($0) } ?? database.connection
+    }
 
     /// Runs a walaudit command that must succeed; returns its stdout.
     @discardableResult
@@ -40,7 +53,7 @@ public struct WalauditHarness {
         let deadline = Date().addingTimeInterval(timeout)
         var seen = 0
         while Date() < deadline {
-            seen = Int(try database.connection.execute("SELECT count(*) FROM walaudit.event_log").scalar ?? "0") ?? 0
+            seen = (try? Int(storeConnection().execute("SELECT count(*) FROM walaudit.event_log").scalar ?? "0") ?? 0) ?? seen
             if seen >= count { return seen }
             Thread.sleep(forTimeInterval: 0.05)
         }
