@@ -22,14 +22,23 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
+    @Option(help: ArgumentHelp("MiB of one transaction's changes held in memory before the rest spills to a temporary file.",
+                               valueName: "MiB"))
+    var transactionMemory: Int = 8
+
+    func validate() throws {
+        guard transactionMemory >= 0 else { throw ValidationError("--transaction-memory must be 0 or more") }
+    }
+
     func run() throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let logger = Logger(label: "walaudit.worker")
         for signalNumber in [SIGINT, SIGTERM] {
             signal(signalNumber) { _ in stopRequested.store(true, ordering: .relaxed) }
         }
-        let configuration = WorkerConfiguration(source: connection.sourceConninfo, target: connection.targetConninfo,
+        var configuration = WorkerConfiguration(source: connection.sourceConninfo, target: connection.targetConninfo,
                                                 slot: connection.slot)
+        configuration.memoryLimit = transactionMemory << 20
         let worker = CaptureWorker(configuration, logger: logger, shouldStop: { stopRequested.load(ordering: .relaxed) })
         do {
             try worker.run()

@@ -88,4 +88,28 @@ import TestSupport
             """)
         #expect(mismatches.rows.isEmpty, "rows whose last event differs from the table: \(mismatches.rows)")
     }
+    /// A transaction larger than the worker's memory budget spills to disk
+    /// and still arrives whole and exact.
+    @Test func transactionsSpilledToDiskArriveExactly() throws {
+        let harness = try WalauditHarness.make()
+        let db = harness.database
+        try db.connection.execute("CREATE TABLE big (id integer PRIMARY KEY, payload text, n bigint)")
+        try harness.expectSuccess(["attach", "big"])
+        let worker = try harness.startWorker(["--transaction-memory", "0"])
+        try db.connection.execute(#"INSERT INTO big SELECT i, repeat(md5(i::text), 3) || E'\n\t''', i FROM generate_series(1, 20000) i"#)
+        try db.connection.execute("UPDATE big SET n = n * 2, payload = payload || 'x' WHERE id % 2 = 0")
+        try harness.waitForEvents(atLeast: 1 + 20000 + 10000, timeout: 120)
+        #expect(worker.stop() == 0, "\(worker.log)")
+        let differing = try db.connection.execute("""
+            WITH last AS (SELECT DISTINCT ON (row_key) row_key, new_row FROM walaudit.event_log
+                          WHERE table_name = 'big' ORDER BY row_key, seq DESC)
+            SELECT count(*) FILTER (WHERE l.new_row IS DISTINCT FROM to_jsonb(b)), count(*)
+            FROM big b LEFT JOIN last l ON l.row_key = jsonb_build_object('id', b.id)
+            """).rows.first
+        #expect(differing == ["0", "20000"])
+        let positions = try db.connection.execute("""
+            SELECT count(DISTINCT lsn), max(lsn_position) FROM walaudit.event_log WHERE table_name = 'big' AND operation <> 'DDL'
+            """).rows.first
+        #expect(positions == ["2", "20000"])
+    }
 }

@@ -43,8 +43,8 @@ public struct WalauditHarness {
     }
 
     /// Starts `walaudit run` in the background.
-    public func startWorker() throws -> WorkerProcess {
-        try WorkerProcess(arguments: ["run"] + connectionArguments)
+    public func startWorker(_ extraArguments: [String] = []) throws -> WorkerProcess {
+        try WorkerProcess(arguments: ["run"] + connectionArguments + extraArguments)
     }
 
     /// Waits until the store holds at least `count` events (default 30 s).
