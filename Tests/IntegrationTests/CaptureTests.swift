@@ -16,7 +16,8 @@ import TestSupport
             CREATE ROLE clerk_\(db.name) LOGIN;
             CREATE ROLE manager_\(db.name) NOLOGIN;
             GRANT manager_\(db.name) TO clerk_\(db.name);
-            GRANT SELECT, INSERT, UPDATE, DELETE ON accounts TO clerk_\(db.name), manager_\(db.name);
+            CREATE ROLE app_\(db.name) LOGIN;
+            GRANT SELECT, INSERT, UPDATE, DELETE ON accounts TO clerk_\(db.name), manager_\(db.name), app_\(db.name);
             """)
         try harness.expectSuccess(["attach", "accounts", "ledger"])
         let worker = try harness.startWorker()
@@ -39,6 +40,9 @@ import TestSupport
             RESET ROLE;
             COMMIT;
             """)
+        // A third login role whose application names its user with SET LOCAL.
+        let app = try Connection(db.cluster.conninfo(database: db.name, user: "app_\(db.name)"))
+        try app.execute("BEGIN; SET LOCAL walaudit.actor = 'carol@example.com'; UPDATE accounts SET note = 'seen' WHERE id = 1; COMMIT;")
         // A savepoint rolled back, and a whole transaction rolled back.
         try db.connection.execute("BEGIN; INSERT INTO accounts VALUES (10, 'kept', 1, NULL); SAVEPOINT s; INSERT INTO accounts VALUES (11, 'gone', 1, NULL); ROLLBACK TO s; COMMIT;")
         try db.connection.execute("BEGIN; INSERT INTO accounts VALUES (12, 'never', 1, NULL); ROLLBACK;")
@@ -52,7 +56,7 @@ import TestSupport
         try db.connection.execute("ALTER TABLE accounts ADD COLUMN opened date")
         try db.connection.execute("INSERT INTO accounts VALUES (20, 'last', 0, NULL, '2026-01-01')")
 
-        try harness.waitForEvents(atLeast: 12)
+        try harness.waitForEvents(atLeast: 15)
         #expect(worker.stop() == 0, "\(worker.log)")
         let events = try db.connection.execute("""
             SELECT operation, table_name, db_user, role_name, app_user, app_context::text, application_name,
@@ -67,6 +71,7 @@ import TestSupport
             ["INSERT", "accounts", "postgres", "postgres", "alice@example.com", #"{"request_id": "r-17"}"#, "", #"{"id": 2}"#, "{id,owner,balance,note}", "f"],
             ["UPDATE", "accounts", clerkName, clerkName, nil, nil, "teller-app", #"{"id": 1}"#, "{balance}", "t"],
             ["UPDATE", "accounts", clerkName, manager, nil, nil, "teller-app", #"{"id": 2}"#, "{note}", "t"],
+            ["UPDATE", "accounts", "app_\(db.name)", "app_\(db.name)", "carol@example.com", nil, "", #"{"id": 1}"#, "{note}", "f"],
             ["INSERT", "accounts", "postgres", "postgres", nil, nil, "", #"{"id": 10}"#, "{id,owner,balance,note}", "f"],
             ["UPDATE", "accounts", "postgres", "postgres", nil, nil, "", #"{"id": 10}"#, "{note}", "f"],
             ["DELETE", "accounts", "postgres", "postgres", nil, nil, "", #"{"id": 2}"#, "{id,owner,balance,note}", "f"],
@@ -111,5 +116,33 @@ import TestSupport
             SELECT count(DISTINCT lsn), max(lsn_position) FROM walaudit.event_log WHERE table_name = 'big' AND operation <> 'DDL'
             """).rows.first
         #expect(positions == ["2", "20000"])
+    }
+    /// Excluded columns never reach the store; masked ones arrive as a keyed
+    /// hash: equal values hash alike, so a change is visible, the value is not.
+    @Test func excludedAndMaskedColumns() throws {
+        let harness = try WalauditHarness.make()
+        let db = harness.database
+        try db.connection.execute("CREATE TABLE users (id integer PRIMARY KEY, email text, password_hash text, name text)")
+        try harness.expectSuccess(["attach", "users", "--exclude", "password_hash", "--mask", "email"])
+        let worker = try harness.startWorker()
+        try db.connection.execute("INSERT INTO users VALUES (1, 'a@example.com', 'secret-hash', 'Ann'), (2, 'a@example.com', 'x', 'Bo')")
+        try db.connection.execute("UPDATE users SET password_hash = 'new-secret', name = 'Anne' WHERE id = 1")
+        try db.connection.execute("UPDATE users SET email = 'b@example.com' WHERE id = 2")
+        try harness.waitForEvents(atLeast: 5)
+        #expect(worker.stop() == 0)
+        let everything = try db.connection.execute(
+            "SELECT string_agg(concat_ws(' ', old_row, new_row, changed_columns), ' ') FROM walaudit.event_log WHERE operation <> 'DDL'").scalar ?? ""
+        #expect(!everything.contains("secret"))
+        #expect(!everything.contains("password_hash"))
+        #expect(!everything.contains("example.com"))
+        let rows = try db.connection.execute("""
+            SELECT new_row->>'email' LIKE 'hmac-sha256:%', new_row->>'name', changed_columns::text
+            FROM walaudit.event_log WHERE operation IN ('INSERT', 'UPDATE') ORDER BY seq
+            """).rows
+        #expect(rows == [["t", "Ann", "{id,email,name}"], ["t", "Bo", "{id,email,name}"], ["t", "Anne", "{name}"], ["t", "Bo", "{email}"]])
+        let sameEmailSameHash = try db.connection.execute("""
+            SELECT count(DISTINCT new_row->>'email') FROM walaudit.event_log WHERE operation = 'INSERT'
+            """).scalar
+        #expect(sameEmailSameHash == "1")
     }
 }

@@ -5,11 +5,19 @@
 REVOKE EXECUTE ON FUNCTION pg_catalog.pg_logical_emit_message(boolean, text, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION pg_catalog.pg_logical_emit_message(boolean, text, bytea) FROM PUBLIC;
 
+-- Roles are cluster-wide: another database's setup may create them at the
+-- same moment, hence the exception handlers.
 DO $$
+DECLARE
+    name text;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'walaudit_admin') THEN CREATE ROLE walaudit_admin NOLOGIN; END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'walaudit_reader') THEN CREATE ROLE walaudit_reader NOLOGIN; END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'walaudit_writer') THEN CREATE ROLE walaudit_writer NOLOGIN; END IF;
+    FOREACH name IN ARRAY ARRAY['walaudit_admin', 'walaudit_reader', 'walaudit_writer'] LOOP
+        BEGIN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', name);
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL;
+        END;
+    END LOOP;
 END
 $$;
 
