@@ -44,6 +44,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .executableTarget(name: "worker-bench", dependencies: ["EmbeddedPostgres", "PostgresClient"],
+                          path: "bench/WorkerBench"),
         .executableTarget(name: "parser-bench", dependencies: ["Decoding", "EmbeddedPostgres", "PostgresClient"],
                           path: "bench/ParserBench"),
         .target(name: "TestSupport", dependencies: ["EmbeddedPostgres", "PostgresClient"],

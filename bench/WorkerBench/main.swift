@@ -1,0 +1,132 @@
+// Worker benchmarks, side by side in one run on one throwaway cluster
+// (fsync on, so "stored" means durable):
+//
+//   1. memory: a single 1,000,000-row UPDATE captured by `walaudit run`;
+//      worker peak RSS (VmHWM) and events/s.
+//   2. ingest: a pgbench backlog of >= 300k row changes decoded by
+//      pg_recvlogical to /dev/null (from a second slot at the same position)
+//      vs drained by `walaudit run` into the chained store; the ratio.
+//
+//   swift build -c release && .build/release/worker-bench [--rows N] [--transactions N]
+import EmbeddedPostgres
+import Foundation
+import PostgresClient
+
+var rows = 1_000_000
+var transactions = 80_000
+var arguments = CommandLine.arguments.dropFirst().makeIterator()
+while let argument = arguments.next() {
+    switch argument {
+    case "--rows": rows = Int(arguments.next() ?? "") ?? rows
+    case "--transactions": transactions = Int(arguments.next() ?? "") ?? transactions
+    default:
+        FileHandle.standardError.write(Data("usage: worker-bench [--rows N] [--transactions N]\n".utf8))
+        exit(2)
+    }
+}
+
+let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+let walaudit = binDirectory + "/walaudit"
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("worker-bench: \(message)\n".utf8))
+    exit(1)
+}
+
+func run(_ command: [String]) throws {
+    let result = try ChildProcess.run(command)
+    if result.status != 0 { fail("\(command.joined(separator: " ")) failed: \(String(decoding: result.stderr, as: UTF8.self))") }
+}
+
+func seconds(since start: ContinuousClock.Instant) -> Double {
+    let d = ContinuousClock.now - start
+    return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+}
+
+/// Peak resident set size of a process in MiB (VmHWM).
+func peakRSS(_ pid: pid_t) -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return .nan }
+    return kilobytes / 1024
+}
+
+func startWorker(_ connection: [String]) throws -> ChildProcess {
+    let log = open(NSTemporaryDirectory() + "/worker-bench.log", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+    defer { close(log); close(devNull) }
+    return try ChildProcess.spawn([walaudit, "run"] + connection, stdin: devNull, stdout: log, stderr: log)
+}
+
+func waitForEvents(_ connection: Connection, _ count: Int, worker: ChildProcess) throws {
+    while Int(try connection.execute("SELECT count(*) FROM walaudit.event_log").scalar!)! < count {
+        var status: Int32 = 0
+        if waitpid(worker.pid, &status, WNOHANG) == worker.pid { fail("the worker exited; see \(NSTemporaryDirectory())/worker-bench.log") }
+        Thread.sleep(forTimeInterval: 0.2)
+    }
+}
+
+let cluster = try ThrowawayCluster(fsync: true)
+defer { cluster.shutdown() }
+print("worker-bench: \(ProcessInfo.processInfo.activeProcessorCount) cores, "
+      + "\(ProcessInfo.processInfo.physicalMemory >> 30) GiB, PostgreSQL at \(cluster.binDirectory), fsync on")
+
+// 1. One huge transaction.
+do {
+    let database = try cluster.createDatabase(prefix: "memory")
+    let conninfo = cluster.conninfo(database: database)
+    let connection = try Connection(conninfo)
+    let walauditConnection = ["--source", conninfo, "--slot", "memory"]
+    try connection.execute("CREATE TABLE wide (id integer PRIMARY KEY, v integer, pad text)")
+    try connection.execute("INSERT INTO wide SELECT i, 0, md5(i::text) FROM generate_series(1, \(rows)) i")
+    try run([walaudit, "setup"] + walauditConnection)
+    try run([walaudit, "attach", "wide"] + walauditConnection)
+    let worker = try startWorker(walauditConnection)
+    try waitForEvents(connection, 1, worker: worker)
+    let start = ContinuousClock.now
+    try connection.execute("UPDATE wide SET v = v + 1")
+    try waitForEvents(connection, 1 + rows, worker: worker)
+    let elapsed = seconds(since: start)
+    let rss = peakRSS(worker.pid)
+    worker.send(SIGTERM)
+    _ = worker.wait()
+    print(String(format: "  memory: %d-row UPDATE in one transaction stored in %.1f s (%.0f events/s), worker peak RSS %.1f MiB",
+                 rows, elapsed, Double(rows) / elapsed, rss))
+}
+
+// 2. Ingest of a pgbench backlog, walaudit vs pg_recvlogical.
+do {
+    let database = try cluster.createDatabase(prefix: "ingest")
+    let conninfo = cluster.conninfo(database: database)
+    let connection = try Connection(conninfo)
+    let walauditConnection = ["--source", conninfo, "--slot", "ingest"]
+    let pgbench = ["-h", cluster.directory, "-p", String(cluster.port), "-U", ThrowawayCluster.superuser, database]
+    try run([cluster.binDirectory + "/pgbench", "-i", "-q", "-s", "10"] + pgbench)
+    try run([walaudit, "setup"] + walauditConnection)
+    try run([walaudit, "attach", "pgbench_accounts", "pgbench_tellers", "pgbench_branches", "pgbench_history"] + walauditConnection)
+    try connection.execute("SELECT pg_create_logical_replication_slot('ingest_copy', 'test_decoding')")
+    // The backlog is made as fast as possible; how it was made does not matter.
+    setenv("PGOPTIONS", "-c synchronous_commit=off", 1)
+    try run([cluster.binDirectory + "/pgbench", "-n", "-c", "4", "-j", "2", "-t", String(transactions / 4)] + pgbench)
+    unsetenv("PGOPTIONS")
+    let endLSN = try connection.execute("SELECT pg_current_wal_lsn()").scalar!
+    let changes = transactions * 4
+
+    let decodeStart = ContinuousClock.now
+    try run([cluster.binDirectory + "/pg_recvlogical", "-d", conninfo, "--slot", "ingest_copy", "--start",
+             "--endpos", endLSN, "--no-loop", "-o", "include-xids=1", "-o", "include-timestamp=1",
+             "-o", "skip-empty-xacts=1", "-f", "/dev/null"])
+    let decodeSeconds = seconds(since: decodeStart)
+
+    let ingestStart = ContinuousClock.now
+    let worker = try startWorker(walauditConnection)
+    try waitForEvents(connection, 4 + changes, worker: worker)
+    let ingestSeconds = seconds(since: ingestStart)
+    let rss = peakRSS(worker.pid)
+    worker.send(SIGTERM)
+    _ = worker.wait()
+    let decodeRate = Double(changes) / decodeSeconds, ingestRate = Double(changes) / ingestSeconds
+    print(String(format: "  ingest: %d row changes; pg_recvlogical to /dev/null %.1f s (%.0f changes/s); "
+                 + "walaudit run to the chained store %.1f s (%.0f events/s, peak RSS %.1f MiB); ratio %.2f (target >= 0.5)",
+                 changes, decodeSeconds, decodeRate, ingestSeconds, ingestRate, rss, ingestRate / decodeRate))
+}
