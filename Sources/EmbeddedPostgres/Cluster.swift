@@ -37,7 +37,8 @@ public final class ThrowawayCluster: Sendable {
     /// Creates, configures and starts a new cluster.
     /// - Parameter fsync: durability; off by default since a throwaway
     ///   cluster never survives a machine crash anyway. Benchmarks turn it on.
-    public init(fsync: Bool = false, logger: Logger = Logger(label: "walaudit.cluster")) throws {
+    /// - Parameter settings: extra `postgresql.conf` lines (name → value as written).
+    public init(fsync: Bool = false, settings: [String: String] = [:], logger: Logger = Logger(label: "walaudit.cluster")) throws {
         self.logger = logger
         binDirectory = try Self.locateServerBinaries()
         serverUser = try ServerUser.forCurrentProcess()
@@ -52,7 +53,7 @@ public final class ThrowawayCluster: Sendable {
             try serverUser.run([binDirectory + "/initdb", "-D", dataDirectory, "-U", Self.superuser,
                                 "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"],
                                log: directory + "/initdb.log")
-            try appendSettings(fsync: fsync)
+            try appendSettings(fsync: fsync, extra: settings)
             try start()
         } catch {
             shutdown()
@@ -105,7 +106,7 @@ public final class ThrowawayCluster: Sendable {
         return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
     }
 
-    private func appendSettings(fsync: Bool) throws {
+    private func appendSettings(fsync: Bool, extra: [String: String]) throws {
         let settings = """
 
             # walaudit throwaway cluster
@@ -123,7 +124,7 @@ public final class ThrowawayCluster: Sendable {
             log_min_messages = warning
             log_timezone = 'UTC'
 
-            """
+            """ + extra.sorted(by: { $0.key < $1.key }).map { "\($0.key) = \($0.value)\n" }.joined()
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dataDirectory + "/postgresql.conf"))
         defer { try? handle.close() }
         try handle.seekToEnd()

@@ -80,7 +80,7 @@ public final class CaptureWorker {
         let target = try Connection(configuration.target, overrides: [("application_name", "walaudit-worker")])
         let store = EventStore(connection: target)
         let state = try StoredState.load(from: target, slot: configuration.slot)
-        let guardConnection = try claimSlot()
+        let guardConnection = try claimSlot(recordingLossIn: store, lastLSN: state.lastLSN)
         let source = try ReplicationConnection(configuration.source, applicationName: Self.replicationApplicationName)
         let identity = try source.identifySystem()
         if let stored = state.sourceSystemID, stored != identity.systemID {
@@ -104,7 +104,7 @@ public final class CaptureWorker {
     /// walsender still attached to the slot belongs to a worker that died
     /// (the server notices a vanished client only at wal_sender_timeout), so
     /// it is ended. Returns the connection that holds the lock.
-    private func claimSlot() throws -> Connection {
+    private func claimSlot(recordingLossIn store: EventStore, lastLSN: UInt64) throws -> Connection {
         let slot = configuration.slot
         let control = try Connection(configuration.source, overrides: [("application_name", "walaudit-worker")])
         guard try control.execute("SELECT pg_try_advisory_lock(hashtext($1))", ["walaudit.slot." + slot]).scalar == "t" else {
@@ -112,12 +112,13 @@ public final class CaptureWorker {
         }
         for attempt in 0..<100 {
             let rows = try control.execute("""
-                SELECT s.active_pid, coalesce(a.application_name, '') FROM pg_replication_slots s
+                SELECT s.active_pid, coalesce(a.application_name, ''), s.wal_status FROM pg_replication_slots s
                 LEFT JOIN pg_stat_activity a ON a.pid = s.active_pid WHERE s.slot_name = $1
                 """, [slot]).rows
             guard let row = rows.first else {
                 throw FatalWorkerError(description: "replication slot \"\(slot)\" does not exist: run `walaudit setup` (it creates the slot)")
             }
+            if row[2] == "lost" { try recordSlotLoss(in: store, lastLSN: lastLSN) }
             guard let pid = row[0] else { return control }
             guard row[1] == Self.replicationApplicationName else {
                 throw FatalWorkerError(description: "replication slot \"\(slot)\" is in use by another client (\(row[1] ?? "unknown"), pid \(pid)); walaudit needs the slot to itself")
@@ -129,6 +130,45 @@ public final class CaptureWorker {
             Thread.sleep(forTimeInterval: 0.05)
         }
         throw FatalWorkerError(description: "replication slot \"\(slot)\" stayed in use after its previous walsender was ended")
+    }
+
+    /// The slot was invalidated (it retained more WAL than
+    /// max_slot_wal_keep_size allows): changes after `lastLSN` are gone.
+    /// That is a fact for the chain: a GAP event is written once, and the
+    /// worker stops loudly instead of pretending nothing happened.
+    private func recordSlotLoss(in store: EventStore, lastLSN: UInt64) throws -> Never {
+        let slot = configuration.slot
+        let connection = store.connection
+        let detail = "changes committed after \(LSN.text(lastLSN)) until the slot was recreated are not in the trail"
+        try connection.execute("BEGIN")
+        do {
+            var chain = try store.loadChain()
+            let last = try connection.execute("""
+                SELECT 1 FROM walaudit.event_log WHERE seq = $1 AND operation = 'GAP'
+                  AND new_row->>'reason' = 'slot invalidated' AND new_row->>'slot' = $2 AND new_row->>'last_stored_lsn' = $3
+                """, [String(chain.seq), slot, LSN.text(lastLSN)])
+            if last.rows.isEmpty {
+                let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+                let event = AuditEvent(eventTime: PostgresTimestamp(microsecondsSinceEpoch: now), operation: .gap,
+                                       newRow: .object([.init("reason", .string("slot invalidated")), .init("slot", .string(slot)),
+                                                        .init("last_stored_lsn", .string(LSN.text(lastLSN))),
+                                                        .init("detail", .string(detail))]))
+                try store.write(chain.append(event))
+                try store.finishCopy()
+            }
+            try connection.execute("COMMIT")
+        } catch {
+            store.abandon()
+            _ = try? connection.execute("ROLLBACK")
+            throw error
+        }
+        logger.critical("replication slot invalidated: a GAP event is in the chain", metadata: ["slot": "\(slot)"])
+        throw FatalWorkerError(description: """
+            replication slot "\(slot)" was invalidated (it retained more WAL than max_slot_wal_keep_size allows): \(detail). \
+            A GAP event records this in the chain. To resume capture, recreate the slot: \
+            SELECT pg_drop_replication_slot('\(slot)'); then run `walaudit setup`. \
+            Raise max_slot_wal_keep_size or keep the worker running to avoid a repeat.
+            """)
     }
 
     static func isFatal(_ error: PostgresError) -> Bool {

@@ -104,3 +104,48 @@ import TestSupport
         #expect(own == "0")
     }
 }
+
+/// A lost slot is a gap in the trail, and the chain must say so.
+@Suite struct SlotLossTests {
+    @Test func invalidatedSlotWritesOneGapAndStopsLoudly() throws {
+        let cluster = try ThrowawayCluster(settings: ["max_slot_wal_keep_size": "'1MB'"])
+        defer { cluster.shutdown() }
+        let harness = try WalauditHarness.make(cluster: cluster)
+        let db = harness.database
+        try db.connection.execute("CREATE TABLE t (id integer PRIMARY KEY); CREATE TABLE filler (x text)")
+        try harness.expectSuccess(["attach", "t"])
+        var worker = try harness.startWorker()
+        try db.connection.execute("INSERT INTO t VALUES (1)")
+        try harness.waitForEvents(atLeast: 2)
+        #expect(worker.stop() == 0)
+
+        // With the worker down, WAL moves on until the slot is invalidated.
+        try db.connection.execute("INSERT INTO t VALUES (2)")
+        for _ in 0..<4 {
+            try db.connection.execute("INSERT INTO filler SELECT repeat('x', 100) FROM generate_series(1, 1000)")
+            try db.connection.execute("SELECT pg_switch_wal()")
+        }
+        try db.connection.execute("CHECKPOINT")
+        #expect(try db.connection.execute("SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1", [harness.slot]).scalar == "lost")
+
+        for _ in 0..<2 {
+            worker = try harness.startWorker()
+            #expect(worker.waitForExit() == 1)
+            #expect(worker.log.contains("was invalidated"), "\(worker.log)")
+            #expect(worker.log.contains("pg_drop_replication_slot"))
+        }
+        let gaps = try db.connection.execute(
+            "SELECT new_row->>'reason', new_row->>'slot' FROM walaudit.event_log WHERE operation = 'GAP'").rows
+        #expect(gaps == [["slot invalidated", harness.slot]], "one GAP, however often the worker is started")
+
+        // The documented recovery: recreate the slot; capture resumes after the GAP.
+        try db.connection.execute("SELECT pg_drop_replication_slot($1)", [harness.slot])
+        try harness.expectSuccess(["setup"])
+        worker = try harness.startWorker()
+        try db.connection.execute("INSERT INTO t VALUES (3)")
+        try harness.waitForEvents(atLeast: 4)
+        #expect(worker.stop() == 0)
+        let trail = try db.connection.execute("SELECT operation, row_key->>'id' FROM walaudit.event_log ORDER BY seq").rows
+        #expect(trail == [["DDL", nil], ["INSERT", "1"], ["GAP", nil], ["INSERT", "3"]])
+    }
+}
