@@ -40,7 +40,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "walaudit", dependencies: [
-            "Decoding", "PostgresClient", "EmbeddedPostgres", "Schema", "Worker",
+            "Decoding", "PostgresClient", "EmbeddedPostgres", "Schema", "Worker", "Ledger",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -1,0 +1,79 @@
+import Foundation
+import PostgresClient
+import Testing
+import TestSupport
+
+/// The chain catches tampering, and the event log refuses changes.
+@Suite struct ChainTests {
+    /// A store with `rows` captured inserts and the worker stopped.
+    private func capturedStore(rows: Int = 20) throws -> WalauditHarness {
+        let harness = try WalauditHarness.make()
+        let db = harness.database
+        try db.connection.execute("CREATE TABLE t (id integer PRIMARY KEY, v text)")
+        try harness.expectSuccess(["attach", "t"])
+        let worker = try harness.startWorker()
+        try db.connection.execute("INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, \(rows)) i")
+        try harness.waitForEvents(atLeast: rows + 1)
+        #expect(worker.stop() == 0)
+        return harness
+    }
+
+    private func verify(_ harness: WalauditHarness) throws -> (status: Int32, output: String) {
+        let result = try WalauditBinary.run(["verify"] + harness.connectionArguments)
+        return (result.status, String(decoding: result.stdout, as: UTF8.self) + result.stderr)
+    }
+
+    /// Runs SQL as a superuser with the append-only triggers off, as an attacker would.
+    private func tamper(_ harness: WalauditHarness, _ sql: String) throws {
+        try harness.database.connection.execute("""
+            ALTER TABLE walaudit.event_log DISABLE TRIGGER ALL;
+            \(sql);
+            ALTER TABLE walaudit.event_log ENABLE ALWAYS TRIGGER walaudit_append_only;
+            ALTER TABLE walaudit.event_log ENABLE ALWAYS TRIGGER walaudit_no_truncate;
+            """)
+    }
+
+    @Test func intactChainVerifies() throws {
+        let harness = try capturedStore()
+        let result = try verify(harness)
+        #expect(result.status == 0)
+        #expect(result.output.contains("intact: 21 events checked"))
+    }
+
+    @Test(arguments: [
+        ("UPDATE walaudit.event_log SET new_row = jsonb_set(new_row, '{v}', '\"forged\"') WHERE seq = 7", "TAMPERED at seq 7: payload altered"),
+        ("UPDATE walaudit.event_log SET event_time = event_time + interval '1 second' WHERE seq = 5", "TAMPERED at seq 5: event altered"),
+        ("UPDATE walaudit.event_log SET db_user = 'someone_else' WHERE seq = 9", "TAMPERED at seq 9: event altered"),
+        ("DELETE FROM walaudit.event_log WHERE seq = 12", "TAMPERED at seq 12: events missing"),
+        ("UPDATE walaudit.event_log SET seq = -3 WHERE seq = 3; UPDATE walaudit.event_log SET seq = 3 WHERE seq = 4; "
+            + "UPDATE walaudit.event_log SET seq = 4 WHERE seq = -3", "TAMPERED at seq 3: link broken"),
+    ])
+    func tamperingIsCaughtAtTheRightSeq(sql: String, expected: String) throws {
+        let harness = try capturedStore()
+        try tamper(harness, sql)
+        let result = try verify(harness)
+        #expect(result.status == 1)
+        #expect(result.output.contains(expected), "\(result.output)")
+    }
+
+    @Test func eventLogRefusesChangesEvenFromItsOwner() throws {
+        let harness = try capturedStore(rows: 2)
+        let db = harness.database
+        for sql in ["UPDATE walaudit.event_log SET db_user = 'x'", "DELETE FROM walaudit.event_log", "TRUNCATE walaudit.event_log"] {
+            do {
+                try db.connection.execute(sql)
+                Issue.record("\(sql) succeeded")
+            } catch {
+                #expect(error.message.contains("append-only"), "\(error)")
+            }
+        }
+        // walaudit_admin gets no write privilege at all.
+        let admin = "admin_\(db.name)"
+        try db.connection.execute("CREATE ROLE \(admin) LOGIN IN ROLE walaudit_admin")
+        let asAdmin = try Connection(db.cluster.conninfo(database: db.name, user: admin))
+        for sql in ["UPDATE walaudit.event_log SET db_user = 'x'", "DELETE FROM walaudit.event_log", "TRUNCATE walaudit.event_log"] {
+            #expect(throws: PostgresError.self) { try asAdmin.execute(sql) }
+        }
+        #expect(try verify(harness).status == 0)
+    }
+}
