@@ -44,7 +44,7 @@ public struct FatalWorkerError: Error, CustomStringConvertible {
 /// the events (the server starts no earlier than what was confirmed, which
 /// is never beyond what is stored), so a transaction is neither lost nor
 /// stored twice. Dropped connections and outages are retried with backoff.
-public final class CaptureWorker {
+public final class CaptureWorker: Sendable {
     let configuration: WorkerConfiguration
     let logger: Logger
     let shouldStop: @Sendable () -> Bool

@@ -1,14 +1,147 @@
 import ArgumentParser
+import EmbeddedPostgres
+import Foundation
+import Logging
+import PostgresClient
+import Synchronization
+import Worker
 
 /// `walaudit demo`: the whole story on a throwaway cluster.
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run walaudit end to end on a throwaway PostgreSQL cluster, then clean up."
+        abstract: "Run walaudit end to end on a throwaway PostgreSQL cluster, then clean up.",
+        discussion: """
+            Starts a PostgreSQL cluster in a temporary directory (as the postgres system user \
+            when run as root), sets walaudit up, attaches a sample table, makes changes as \
+            three actors, runs the capture worker, prints who changed what and when, then \
+            tampers with one event as a superuser and shows `walaudit verify` catching it. \
+            Everything is removed at the end.
+            """
     )
 
     func run() throws {
-        print("walaudit demo: not yet — the capture worker and the chain are still being built.")
-        print("What works today: `walaudit decode` (see README.md).")
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .warning
+            return handler
+        }
+        step("Starting a throwaway PostgreSQL cluster")
+        let cluster = try ThrowawayCluster()
+        defer { cluster.shutdown() }
+        let database = try cluster.createDatabase(prefix: "shop")
+        let conninfo = cluster.conninfo(database: database)
+        let dba = try Connection(conninfo)
+        note("PostgreSQL \(try dba.execute("SHOW server_version").scalar ?? "?") in \(cluster.directory), wal_level=logical")
+
+        step("walaudit setup")
+        for line in try SetupCommand.install(source: dba, target: dba, slot: "walaudit") { note(line) }
+
+        step("An application table, two database roles, and walaudit attach")
+        try dba.execute("""
+            CREATE TABLE orders (id integer PRIMARY KEY, customer text NOT NULL, amount numeric(10,2), status text);
+            CREATE ROLE clerk LOGIN; CREATE ROLE manager LOGIN;
+            GRANT SELECT, INSERT, UPDATE, DELETE ON orders TO clerk, manager;
+            SELECT walaudit.attach('orders');
+            """)
+        note("attached public.orders (REPLICA IDENTITY FULL, actor trigger, DDL watch)")
+
+        step("The capture worker starts")
+        let background = BackgroundWorker(conninfo: conninfo)
+
+        step("Changes by three actors")
+        let app = try Connection(cluster.tcpConninfo(database: database, user: "clerk"), overrides: [("application_name", "shop-web")])
+        try app.execute("""
+            BEGIN;
+            SELECT walaudit.set_actor('alice@shop.example', '{"request_id": "r-17"}');
+            INSERT INTO orders VALUES (1, 'ACME', 120.00, 'new'), (2, 'Globex', 75.50, 'new'), (3, 'Initech', 9.99, 'new');
+            COMMIT;
+            """)
+        note("shop-web (role clerk) for alice@shop.example: 3 orders")
+        let manager = try Connection(cluster.conninfo(database: database, user: "manager"), overrides: [("application_name", "psql")])
+        try manager.execute("UPDATE orders SET amount = 70.00, status = 'discounted' WHERE id = 2")
+        try manager.execute("DELETE FROM orders WHERE id = 3")
+        note("manager in psql: discounted order 2, deleted order 3")
+        try dba.execute("ALTER TABLE orders ADD COLUMN shipped_at timestamptz")
+        note("the DBA (postgres): added a column")
+
+        let expected = 7
+        let deadline = Date().addingTimeInterval(30)
+        while Int(try dba.execute("SELECT count(*) FROM walaudit.event_log").scalar ?? "0") ?? 0 < expected {
+            if let failure = background.failure { throw CLIError("the worker stopped: \(failure)") }
+            guard Date() < deadline else { throw CLIError("the worker did not store the events within 30 s") }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        background.stopAndWait()
+
+        step("Who changed what, when (SELECT … FROM walaudit.events)")
+        let report = try dba.execute("""
+            SELECT seq, to_char(event_time AT TIME ZONE 'UTC', 'HH24:MI:SS'), operation, coalesce(table_name, ''),
+                   coalesce(row_key::text, ''), coalesce(db_user, '?') || coalesce(' as ' || nullif(role_name, db_user), ''),
+                   coalesce(app_user, ''), coalesce(application_name, ''),
+                   coalesce(array_to_string(changed_columns, ','), new_row->>'command_tag', '')
+            FROM walaudit.events ORDER BY seq
+            """)
+        printTable(["seq", "time", "what", "table", "row", "db user", "app user", "application", "columns / command"], report.rows)
+
+        step("walaudit verify")
+        let intact = try VerifyCommand.verify(dba)
+        note(intact.ok ? "intact: \(intact.checked) events, every hash and link holds" : "unexpected: \(intact.problem ?? "")")
+
+        step("A superuser quietly rewrites history")
+        let tampered = try dba.execute("SELECT seq FROM walaudit.event_log WHERE operation = 'UPDATE' LIMIT 1").scalar ?? "0"
+        try dba.execute("""
+            ALTER TABLE walaudit.event_log DISABLE TRIGGER walaudit_append_only;
+            UPDATE walaudit.event_log SET new_row = jsonb_set(new_row, '{amount}', '7.00') WHERE seq = \(tampered);
+            ALTER TABLE walaudit.event_log ENABLE ALWAYS TRIGGER walaudit_append_only;
+            """)
+        note("disabled the append-only trigger, set amount 70.00 → 7.00 in event \(tampered), re-enabled it")
+
+        step("walaudit verify, again")
+        let caught = try VerifyCommand.verify(dba)
+        if caught.ok { throw CLIError("verify did not catch the tampering") }
+        note("TAMPERED at seq \(caught.firstBadSeq!): \(caught.problem!)")
+
+        step("Cleaning up")
+        note("stopping the cluster and removing \(cluster.directory)")
+        print("\nThat was walaudit. Next: README.md (a tour for DBAs and auditors).")
+    }
+
+    private func step(_ title: String) { print("\n== \(title)") }
+    private func note(_ text: String) { print("   \(text)") }
+
+    private func printTable(_ header: [String], _ rows: [[String?]]) {
+        let cells = [header] + rows.map { $0.map { $0 ?? "" } }
+        let widths = header.indices.map { column in cells.map { $0[column].count }.max() ?? 0 }
+        for (index, row) in cells.enumerated() {
+            print("   " + row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+                .joined(separator: "  "))
+            if index == 0 { print("   " + widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")) }
+        }
+    }
+}
+
+/// The capture worker on a thread of its own, for the demo.
+final class BackgroundWorker: Sendable {
+    private let stopRequested = Atomic<Bool>(false)
+    private let state = Mutex<(done: Bool, failure: String?)>((false, nil))
+
+    init(conninfo: String) {
+        let worker = CaptureWorker(WorkerConfiguration(source: conninfo, target: conninfo, slot: "walaudit"),
+                                   logger: Logger(label: "walaudit.demo"),
+                                   shouldStop: { [unowned self] in self.stopRequested.load(ordering: .relaxed) })
+        Thread.detachNewThread { [self] in
+            var failure: String?
+            do { try worker.run() } catch { failure = "\(error)" }
+            state.withLock { $0 = (true, failure) }
+        }
+    }
+
+    /// Why the worker stopped on its own, if it did.
+    var failure: String? { state.withLock { $0.failure } }
+
+    func stopAndWait() {
+        stopRequested.store(true, ordering: .relaxed)
+        while !state.withLock({ $0.done }) { Thread.sleep(forTimeInterval: 0.05) }
     }
 }

@@ -19,21 +19,26 @@ struct SetupCommand: ParsableCommand {
 
     func run() throws {
         let source = try connection.connectSource()
+        let target = connection.targetConninfo == connection.sourceConninfo ? source : try connection.connectTarget()
+        for line in try Self.install(source: source, target: target, slot: connection.slot) { print(line) }
+        print("walaudit is set up. Next: walaudit attach TABLE…, then walaudit run")
+    }
+
+    /// Applies the migrations and creates the slot; returns what was done.
+    static func install(source: Connection, target: Connection, slot: String) throws -> [String] {
         do {
             let appliedSource = try Migrations.apply(.source, on: source)
-            let target = connection.targetConninfo == connection.sourceConninfo ? source : try connection.connectTarget()
             let appliedStore = try Migrations.apply(.store, on: target)
-            for name in appliedSource { print("source: applied \(name)") }
-            for name in appliedStore { print("store: applied \(name)") }
+            var done = appliedSource.map { "source: applied \($0)" } + appliedStore.map { "store: applied \($0)" }
             if appliedSource.contains(where: { $0.hasSuffix("privileges") }) {
-                print("source: revoked EXECUTE on pg_logical_emit_message from PUBLIC (only walaudit may emit actor messages)")
+                done.append("source: revoked EXECUTE on pg_logical_emit_message from PUBLIC (only walaudit may emit actor messages)")
             }
-            let exists = try source.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", [connection.slot])
+            let exists = try source.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", [slot])
             if exists.rows.isEmpty {
-                try source.execute("SELECT pg_create_logical_replication_slot($1, 'test_decoding')", [connection.slot])
-                print("source: created replication slot \(connection.slot)")
+                try source.execute("SELECT pg_create_logical_replication_slot($1, 'test_decoding')", [slot])
+                done.append("source: created replication slot \(slot)")
             }
-            print("walaudit is set up. Next: walaudit attach TABLE…, then walaudit run")
+            return done
         } catch let error as MigrationError {
             throw CLIError("setup failed: \(error)")
         } catch let error as PostgresError {

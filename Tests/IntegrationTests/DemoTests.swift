@@ -1,0 +1,19 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The README's first command, through the real binary.
+@Suite struct DemoTests {
+    @Test func demoTellsTheWholeStoryAndCleansUp() throws {
+        let result = try WalauditBinary.run(["demo"])
+        let output = String(decoding: result.stdout, as: UTF8.self)
+        #expect(result.status == 0, "\(output)\(result.stderr)")
+        #expect(output.contains("alice@shop.example"))
+        #expect(output.contains("intact: 7 events"))
+        #expect(output.contains("TAMPERED at seq 5: payload altered"))
+        let directory = output.split(separator: "\n").first { $0.contains("removing /tmp/walaudit-pg-") }?
+            .split(separator: " ").last.map(String.init)
+        let removed = try #require(directory)
+        #expect(!FileManager.default.fileExists(atPath: removed), "\(removed) was left behind")
+    }
+}
