@@ -51,8 +51,9 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["EmbeddedPostgres", "PostgresClient"],
                 path: "Tests/TestSupport"),
         .testTarget(name: "DecodingTests", dependencies: ["Decoding"]),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Decoding"]),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "Decoding", "PostgresClient", "EmbeddedPostgres", "TestSupport", "walaudit",
+            "Decoding", "Ledger", "PostgresClient", "EmbeddedPostgres", "TestSupport", "walaudit",
         ]),
     ]
 )

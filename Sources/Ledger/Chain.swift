@@ -34,16 +34,26 @@ public struct Chain: Sendable {
     }
 
     public static func payloadDigest(of event: AuditEvent, salt: [UInt8]) -> [UInt8] {
+        Crypto.sha256(payloadPreimage(of: event, salt: salt))
+    }
+
+    /// The bytes the payload digest hashes (docs/chain-format.md).
+    public static func payloadPreimage(of event: AuditEvent, salt: [UInt8]) -> [UInt8] {
         var e = CanonicalEncoder()
         e.raw(payloadDomain)
         e.raw(salt)
         e.json(event.rowKey)
         e.json(event.oldRow)
         e.json(event.newRow)
-        return Crypto.sha256(e.bytes)
+        return e.bytes
     }
 
     public static func hash(seq: Int64, event: AuditEvent, payloadDigest: [UInt8], prevHash: [UInt8]) -> [UInt8] {
+        Crypto.sha256(hashPreimage(seq: seq, event: event, payloadDigest: payloadDigest, prevHash: prevHash))
+    }
+
+    /// The bytes the event hash hashes (docs/chain-format.md).
+    public static func hashPreimage(seq: Int64, event: AuditEvent, payloadDigest: [UInt8], prevHash: [UInt8]) -> [UInt8] {
         var e = CanonicalEncoder()
         e.raw(eventDomain)
         e.raw(prevHash)
@@ -65,6 +75,6 @@ public struct Chain: Sendable {
         e.integer(event.lsn.map { Int64(bitPattern: $0) })
         e.integer(event.lsnPosition)
         e.data(payloadDigest)
-        return Crypto.sha256(e.bytes)
+        return e.bytes
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Ledger
 import PostgresClient
 import Testing
 import TestSupport
@@ -75,5 +76,16 @@ import TestSupport
             #expect(throws: PostgresError.self) { try asAdmin.execute(sql) }
         }
         #expect(try verify(harness).status == 0)
+    }
+
+    /// The chain's canonical number form is what PostgreSQL's numeric prints
+    /// (docs/chain-format.md): checked against the server itself.
+    @Test func canonicalNumbersAreWhatNumericPrints() throws {
+        let db = try TestServer.freshDatabase()
+        for text in ["0", "-0", "1.5e3", "2.50", "1.50e-3", "1e2", "1E+2", "-1.7976931348623157e+308", "5e-324",
+                     "123456789012345678901234567890.5", "0.000", "-0.0e5", "10.50", "-12.340e1", "7e-1", "-3.1e-10"] {
+            let server = try db.connection.execute("SELECT $1::numeric::text", [text]).scalar
+            #expect(CanonicalEncoder.numericText(text) == server, "\(text)")
+        }
     }
 }

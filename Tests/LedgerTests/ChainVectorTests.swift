@@ -1,0 +1,221 @@
+import Decoding
+import Foundation
+import Ledger
+import Testing
+
+/// The test vectors of docs/chain-format.md (docs/chain-vectors.json),
+/// checked two ways: by walaudit's Ledger, and by `DocumentVerifier` below,
+/// written from the document alone (it shares no encoding code with Ledger).
+/// WALAUDIT_WRITE_VECTORS=1 rewrites the file from Ledger.
+@Suite struct ChainVectorTests {
+    static let vectorsPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../docs/chain-vectors.json").standardized.path
+
+    /// The events of the vectors and their salts.
+    static func inputs() -> [(name: String, event: AuditEvent, salt: [UInt8], purged: Bool)] {
+        let time = PostgresTimestamp(microsecondsSinceEpoch: 1_795_842_000_123_456)  // 2026-11-28T05:00:00.123456Z
+        let alice = Actor(dbUser: "clerk", roleName: "clerk", appUser: "alice@shop.example",
+                          appContext: .object([.init("request_id", .string("r-17"))]), applicationName: "shop-web",
+                          clientAddr: "127.0.0.1", clientPort: 51234, backendPID: 4242)
+        let insert = AuditEvent(eventTime: time, operation: .insert, schemaName: "public", tableName: "orders",
+                                changedColumns: ["id", "customer", "amount"], actor: alice, xid: 731, lsn: 0x0000_0001_016B_3748,
+                                lsnPosition: 1, rowKey: .object([.init("id", .number("1"))]),
+                                newRow: .object([.init("id", .number("1")), .init("customer", .string("ACME")),
+                                                 .init("amount", .number("120.00"))]))
+        var update = insert
+        update.operation = .update
+        update.eventTime = PostgresTimestamp(microsecondsSinceEpoch: 1_795_842_001_000_000)
+        update.changedColumns = ["amount", "tags"]
+        update.actor = Actor(dbUser: "clerk", roleName: "manager", applicationName: "psql")
+        update.lsnPosition = 2
+        update.oldRow = .object([.init("id", .number("1")), .init("amount", .number("120.00")), .init("city", .string("Zürich ✓"))])
+        update.newRow = .object([.init("id", .number("1")), .init("amount", .number("1.5e3")), .init("tags", .array([.number("-0"), .null, .bool(true)])),
+                                 .init("b", .number("1")), .init("b", .number("2.50")), .init("city", .string("Zürich ✓"))])
+        var delete = insert
+        delete.operation = .delete
+        delete.actor = .unknown
+        delete.changedColumns = ["id", "customer"]
+        delete.lsnPosition = 3
+        delete.oldRow = .object([.init("id", .number("1")), .init("customer", .string("ACME"))])
+        delete.newRow = nil
+        let purged = update
+        let gap = AuditEvent(eventTime: time, operation: .gap,
+                             newRow: .object([.init("reason", .string("slot invalidated")), .init("last_stored_lsn", .string("1/16B3748"))]))
+        let salt = (0..<16).map { UInt8($0) }
+        return [("insert with an application actor", insert, salt, false),
+                ("update: exponent, negative zero, duplicate keys, UTF-8", update, salt.reversed(), false),
+                ("delete with an unknown actor", delete, [UInt8](repeating: 0xAB, count: 16), false),
+                ("the update again, payload purged", purged, salt.reversed(), true),
+                ("GAP event", gap, [UInt8](repeating: 0, count: 16), false)]
+    }
+
+    static func vectorsFromLedger() -> [[String: Any]] {
+        var chain = Chain()
+        return inputs().map { input in
+            let chained = chain.append(input.event, salt: input.salt)
+            var vector: [String: Any] = [
+                "name": input.name, "seq": chained.seq, "prev_hash": hex(chained.prevHash),
+                "event": eventJSON(input.event, purged: input.purged), "purged": input.purged,
+                "payload_digest": hex(chained.payloadDigest), "hash": hex(chained.hash),
+            ]
+            vector["hashed_bytes"] = hex(Chain.hashPreimage(seq: chained.seq, event: input.event,
+                                                            payloadDigest: chained.payloadDigest, prevHash: chained.prevHash))
+            if !input.purged {
+                vector["payload_salt"] = hex(input.salt)
+                vector["payload_bytes"] = hex(Chain.payloadPreimage(of: input.event, salt: input.salt))
+            }
+            return vector
+        }
+    }
+
+    @Test func vectorsMatchTheDocumentedEncoding() throws {
+        if ProcessInfo.processInfo.environment["WALAUDIT_WRITE_VECTORS"] == "1" {
+            let data = try JSONSerialization.data(withJSONObject: Self.vectorsFromLedger(), options: [.prettyPrinted, .sortedKeys])
+            try data.write(to: URL(fileURLWithPath: Self.vectorsPath))
+        }
+        let stored = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.vectorsPath))) as? [[String: Any]])
+        #expect(stored.count == 5)
+        var previous = [UInt8](repeating: 0, count: 32)
+        for vector in stored {
+            let name = vector["name"] as? String ?? "?"
+            let event = try #require(vector["event"] as? [String: Any])
+            let digest = try #require(unhex(vector["payload_digest"] as? String))
+            #expect(unhex(vector["prev_hash"] as? String) == previous, "\(name): prev_hash")
+            if vector["purged"] as? Bool != true {
+                let salt = try #require(unhex(vector["payload_salt"] as? String))
+                #expect(hex(DocumentVerifier.payloadPreimage(event, salt: salt)) == vector["payload_bytes"] as? String, "\(name): payload bytes")
+                #expect(DocumentVerifier.payloadDigest(event, salt: salt) == digest, "\(name): payload digest")
+            }
+            let preimage = DocumentVerifier.eventPreimage(event, seq: vector["seq"] as! Int, prevHash: previous, payloadDigest: digest)
+            #expect(hex(preimage) == vector["hashed_bytes"] as? String, "\(name): hashed bytes")
+            let hash = Crypto.sha256(preimage)
+            #expect(hex(hash) == vector["hash"] as? String, "\(name): hash")
+            previous = hash
+        }
+        // And Ledger produces exactly the stored vectors.
+        let fresh = Self.vectorsFromLedger()
+        #expect(fresh.map { $0["hash"] as? String } == stored.map { $0["hash"] as? String })
+    }
+}
+
+/// An implementation of docs/chain-format.md written from the document
+/// only, over the vectors' JSON form of events.
+enum DocumentVerifier {
+    static func u32(_ n: Int) -> [UInt8] { (0..<4).map { UInt8((n >> (24 - 8 * $0)) & 0xFF) } }
+    static func i64(_ n: Int64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: n >> (56 - 8 * Int64($0))) } }
+    static func field(_ tag: UInt8, _ body: [UInt8]) -> [UInt8] { [tag] + u32(body.count) + body }
+    static let null: [UInt8] = [0, 0, 0, 0, 0]
+    static func text(_ v: Any?) -> [UInt8] { (v as? String).map { field(1, Array($0.utf8)) } ?? null }
+    static func integer(_ v: Any?) -> [UInt8] { (v as? NSNumber).map { field(2, i64($0.int64Value)) } ?? null }
+    static func textArray(_ v: Any?) -> [UInt8] { (v as? [String]).map { field(4, $0.flatMap { text($0) }) } ?? null }
+    static func json(_ v: Any?) -> [UInt8] {
+        guard let v, !(v is NSNull) else { return null }
+        let wrapped = v as! [String: Any]
+        return field(6, jsonBody(wrapped["v"]!))
+    }
+
+    /// Values in the vector file are wrapped: {"v": …}; numbers are {"n": "text"}
+    /// and objects lists of [key, value] pairs, so nothing is lost in transit.
+    static func jsonBody(_ v: Any) -> [UInt8] {
+        switch v {
+        case is NSNull: return [UInt8(ascii: "n")]
+        case let b as Bool: return [UInt8(ascii: b ? "t" : "f")]
+        case let s as String: return [UInt8(ascii: "s")] + u32(s.utf8.count) + Array(s.utf8)
+        case let a as [Any]: return [UInt8(ascii: "a")] + u32(a.count) + a.flatMap(jsonBody)
+        case let d as [String: Any] where d["n"] != nil:
+            let digits = numeric(d["n"] as! String)
+            return [UInt8(ascii: "d")] + u32(digits.utf8.count) + Array(digits.utf8)
+        case let d as [String: Any]:
+            var last: [String: Any] = [:]
+            for pair in d["o"] as! [[Any]] { last[pair[0] as! String] = pair[1] }
+            let keys = last.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            return [UInt8(ascii: "o")] + u32(keys.count) + keys.flatMap { u32($0.utf8.count) + Array($0.utf8) + jsonBody(last[$0]!) }
+        default: fatalError("unexpected \(v)")
+        }
+    }
+
+    /// Plain decimal with max(0, f − e) fraction digits; no sign on zero.
+    static func numeric(_ text: String) -> String {
+        var s = Substring(text)
+        let negative = s.hasPrefix("-")
+        if negative { s = s.dropFirst() }
+        var exponent = 0
+        if let e = s.firstIndex(where: { $0 == "e" || $0 == "E" }) {
+            exponent = Int(s[s.index(after: e)...].replacingOccurrences(of: "+", with: ""))!
+            s = s[..<e]
+        }
+        let parts = s.split(separator: ".", omittingEmptySubsequences: false)
+        let whole = String(parts[0]), fraction = parts.count > 1 ? String(parts[1]) : ""
+        let scale = max(0, fraction.count - exponent)
+        var digits = whole + fraction
+        var point = whole.count + exponent
+        if point < 1 { digits = String(repeating: "0", count: 1 - point) + digits; point = 1 }
+        if digits.count < point + scale { digits += String(repeating: "0", count: point + scale - digits.count) }
+        var integerPart = String(digits.prefix(point))
+        let fractionPart = String(digits.dropFirst(point).prefix(scale))
+        while integerPart.count > 1 && integerPart.hasPrefix("0") { integerPart.removeFirst() }
+        let zero = (integerPart + fractionPart).allSatisfy { $0 == "0" }
+        return (negative && !zero ? "-" : "") + integerPart + (fractionPart.isEmpty ? "" : "." + fractionPart)
+    }
+
+    static func payloadPreimage(_ e: [String: Any], salt: [UInt8]) -> [UInt8] {
+        Array("walaudit/payload/v1".utf8) + [0] + salt + json(e["row_key"]) + json(e["old_row"]) + json(e["new_row"])
+    }
+
+    static func payloadDigest(_ e: [String: Any], salt: [UInt8]) -> [UInt8] { Crypto.sha256(payloadPreimage(e, salt: salt)) }
+
+    static func eventPreimage(_ e: [String: Any], seq: Int, prevHash: [UInt8], payloadDigest: [UInt8]) -> [UInt8] {
+        var bytes = Array("walaudit/event/v1".utf8) + [0] + prevHash
+        bytes += field(2, i64(Int64(seq)))
+        bytes += field(5, i64((e["event_time_us"] as! NSNumber).int64Value))
+        bytes += text(e["operation"]) + text(e["schema_name"]) + text(e["table_name"]) + textArray(e["changed_columns"])
+        bytes += text(e["db_user"]) + text(e["role_name"]) + text(e["app_user"]) + json(e["app_context"])
+        bytes += text(e["application_name"]) + text(e["client_addr"]) + integer(e["client_port"]) + integer(e["backend_pid"])
+        bytes += integer(e["xid"]) + integer(e["lsn"]) + integer(e["lsn_position"]) + field(3, payloadDigest)
+        return bytes
+    }
+}
+
+func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+func unhex(_ text: String?) -> [UInt8]? {
+    guard let text, text.count % 2 == 0 else { return nil }
+    var out: [UInt8] = []
+    var index = text.startIndex
+    while index < text.endIndex {
+        let next = text.index(index, offsetBy: 2)
+        guard let byte = UInt8(text[index..<next], radix: 16) else { return nil }
+        out.append(byte)
+        index = next
+    }
+    return out
+}
+
+/// An event in the vector file's JSON form.
+func eventJSON(_ e: AuditEvent, purged: Bool) -> [String: Any] {
+    func wrap(_ v: JSONValue?) -> Any {
+        guard let v else { return NSNull() }
+        func plain(_ v: JSONValue) -> Any {
+            switch v {
+            case .null: return NSNull()
+            case .bool(let b): return b
+            case .number(let n): return ["n": n]
+            case .string(let s): return s
+            case .array(let a): return a.map(plain)
+            case .object(let m): return ["o": m.map { [$0.key, plain($0.value)] }]
+            }
+        }
+        return ["v": plain(v)]
+    }
+    func opt(_ v: Any?) -> Any { v ?? NSNull() }
+    return [
+        "event_time_us": e.eventTime.microsecondsSinceEpoch, "event_time": e.eventTime.iso8601,
+        "operation": e.operation.rawValue, "schema_name": opt(e.schemaName), "table_name": opt(e.tableName),
+        "changed_columns": opt(e.changedColumns), "db_user": opt(e.actor.dbUser), "role_name": opt(e.actor.roleName),
+        "app_user": opt(e.actor.appUser), "app_context": wrap(e.actor.appContext),
+        "application_name": opt(e.actor.applicationName), "client_addr": opt(e.actor.clientAddr),
+        "client_port": opt(e.actor.clientPort), "backend_pid": opt(e.actor.backendPID), "xid": opt(e.xid),
+        "lsn": opt(e.lsn.map { Int64(bitPattern: $0) }), "lsn_position": opt(e.lsnPosition),
+        "row_key": purged ? NSNull() : wrap(e.rowKey), "old_row": purged ? NSNull() : wrap(e.oldRow),
+        "new_row": purged ? NSNull() : wrap(e.newRow),
+    ]
+}
