@@ -12,11 +12,14 @@ struct EmbedSQL: BuildToolPlugin {
             .sorted()
             .map { sqlDirectory.appendingPathComponent($0) }
         let output = context.pluginWorkDirectoryURL.appendingPathComponent("EmbeddedSQL.swift")
+        // The folders are inputs too: adding a migration changes their
+        // modification time, so the command reruns (the tool lists them itself).
+        let folders = [sqlDirectory] + ["source", "store"].map { sqlDirectory.appendingPathComponent($0) }
         return [.buildCommand(
             displayName: "Embedding \(files.count) SQL migrations",
             executable: try context.tool(named: "sql-embedder").url,
             arguments: [sqlDirectory.path, output.path],
-            inputFiles: files,
+            inputFiles: files + folders,
             outputFiles: [output]
         )]
     }

@@ -116,6 +116,10 @@ import TestSupport
             SELECT count(DISTINCT lsn), max(lsn_position) FROM walaudit.event_log WHERE table_name = 'big' AND operation <> 'DDL'
             """).rows.first
         #expect(positions == ["2", "20000"])
+        // Both verifiers agree the 30,001 events are intact.
+        #expect(try db.connection.execute("SELECT ok, checked FROM walaudit.verify_chain()").rows.first == ["t", "30001"])
+        let cli = try WalauditBinary.run(["verify", "--json"] + harness.connectionArguments)
+        #expect(String(decoding: cli.stdout, as: UTF8.self) == #"{"ok":true,"checked":30001,"purged":0,"first_bad_seq":null,"problem":null}"# + "\n")
     }
     /// Excluded columns never reach the store; masked ones arrive as a keyed
     /// hash: equal values hash alike, so a change is visible, the value is not.

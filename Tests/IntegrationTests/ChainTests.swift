@@ -34,11 +34,17 @@ import TestSupport
             """)
     }
 
+    /// walaudit.verify_chain() as one line like the CLI's.
+    private func sqlVerify(_ harness: WalauditHarness) throws -> [String?] {
+        try harness.database.connection.execute("SELECT ok, checked, purged, first_bad_seq, problem FROM walaudit.verify_chain()").rows[0]
+    }
+
     @Test func intactChainVerifies() throws {
         let harness = try capturedStore()
         let result = try verify(harness)
         #expect(result.status == 0)
         #expect(result.output.contains("intact: 21 events checked"))
+        #expect(try sqlVerify(harness) == ["t", "21", "0", nil, nil])
     }
 
     @Test(arguments: [
@@ -55,6 +61,10 @@ import TestSupport
         let result = try verify(harness)
         #expect(result.status == 1)
         #expect(result.output.contains(expected), "\(result.output)")
+        // The SQL verifier agrees on the seq and the reason.
+        let sql = try sqlVerify(harness)
+        #expect(sql[0] == "f")
+        #expect(result.output.contains("TAMPERED at seq \(sql[3] ?? "?"): \(sql[4] ?? "?")"), "SQL says \(sql)")
     }
 
     @Test func eventLogRefusesChangesEvenFromItsOwner() throws {

@@ -66,6 +66,8 @@ import TestSupport
                   FROM walaudit.event_log WINDOW w AS (ORDER BY seq)) e
             """).rows.first
         #expect(order == ["0", "0", "t"])
+        #expect(try db.connection.execute("SELECT ok FROM walaudit.verify_chain()").scalar == "t")
+        #expect(try WalauditBinary.run(["verify"] + harness.connectionArguments).status == 0)
         // Ground truth: every account's balance is its last event's balance.
         let wrong = try db.connection.execute("""
             WITH last AS (
