@@ -45,27 +45,32 @@ public final class Connection {
     /// `overrides` (e.g. `application_name`) take precedence over the same
     /// keywords in `conninfo`.
     public init(_ conninfo: String, overrides: [(String, String)] = []) throws(PostgresError) {
-        guard let handle = Self.connect(conninfo, overrides: overrides) else {
-            throw PostgresError(message: "libpq could not allocate a connection")
-        }
-        guard PQstatus(handle) == CONNECTION_OK else {
-            let message = Self.clientMessage(handle)
-            PQfinish(handle)
-            throw PostgresError(message: "could not connect to \(ConnectionString.redacted(conninfo)): \(message)")
-        }
-        self.handle = handle
-        // Server notices (e.g. "relation already exists, skipping") are not
-        // errors; without this libpq prints them on stderr.
-        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+        handle = try Self.open(conninfo, overrides: overrides, purpose: "connect to")
     }
 
     deinit {
         PQfinish(handle)
     }
 
+    /// A ready libpq connection, or an error naming the (redacted) target.
+    /// Server notices (e.g. "relation already exists, skipping") are not
+    /// errors and are not printed.
+    public static func open(_ conninfo: String, overrides: [(String, String)], purpose: String) throws(PostgresError) -> OpaquePointer {
+        guard let handle = connect(conninfo, overrides: overrides) else {
+            throw PostgresError(message: "libpq could not allocate a connection")
+        }
+        guard PQstatus(handle) == CONNECTION_OK else {
+            let message = clientMessage(handle)
+            PQfinish(handle)
+            throw PostgresError(message: "could not \(purpose) \(ConnectionString.redacted(conninfo)): \(message)")
+        }
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+        return handle
+    }
+
     /// PQconnectdbParams with `conninfo` expanded as the first "dbname" and
     /// the overrides after it, so they win.
-    public static func connect(_ conninfo: String, overrides: [(String, String)]) -> OpaquePointer? {
+    static func connect(_ conninfo: String, overrides: [(String, String)]) -> OpaquePointer? {
         let keywords = ["dbname"] + overrides.map(\.0)
         let values = [conninfo] + overrides.map(\.1)
         return withCStrings(keywords) { k in

@@ -24,16 +24,7 @@ public final class ReplicationConnection {
     public init(_ conninfo: String, applicationName: String = "walaudit") throws(PostgresError) {
         let overrides = [("replication", "database"), ("application_name", applicationName),
                          ("options", "-c TimeZone=UTC -c search_path=")]
-        guard let handle = Connection.connect(conninfo, overrides: overrides) else {
-            throw PostgresError(message: "libpq could not allocate a connection")
-        }
-        guard PQstatus(handle) == CONNECTION_OK else {
-            let message = Connection.clientMessage(handle)
-            PQfinish(handle)
-            throw PostgresError(message: "could not open a replication connection to \(ConnectionString.redacted(conninfo)): \(message)")
-        }
-        self.handle = handle
-        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+        handle = try Connection.open(conninfo, overrides: overrides, purpose: "open a replication connection to")
     }
 
     deinit {
