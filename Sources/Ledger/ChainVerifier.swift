@@ -41,12 +41,45 @@ public struct ChainVerifier: Sendable {
     public private(set) var report = VerificationReport()
     private var expectedSeq: Int64
     private var previousHash: [UInt8]?
+    /// Heads vouched for by signed checkpoints: seq → hash.
+    private var anchors: [Int64: [UInt8]] = [:]
 
     /// Starts at `fromSeq`; `previousHash` is the hash of `fromSeq - 1` (nil:
     /// take the first event's prev_hash on trust, e.g. for a range).
     public init(fromSeq: Int64 = 1, previousHash: [UInt8]? = Chain.genesisHash) {
         expectedSeq = fromSeq
         self.previousHash = previousHash
+    }
+
+    /// Checks signed checkpoints (in file order) and keeps their heads, so
+    /// the events are also held against them. A bad signature, a broken link
+    /// between checkpoints or another chain's checkpoint is a finding.
+    public mutating func anchor(to checkpoints: [Checkpoint], publicKey: [UInt8], chainID: String) {
+        var previous: [UInt8]?
+        for (index, checkpoint) in checkpoints.enumerated() {
+            let line = index + 1
+            guard checkpoint.isSigned(by: publicKey) else {
+                _ = fail(checkpoint.seq, "checkpoint on line \(line) is not signed by this public key (forged or altered checkpoint file)")
+                return
+            }
+            guard checkpoint.previous == previous else {
+                _ = fail(checkpoint.seq, "checkpoint on line \(line) does not link to the one before it (checkpoints removed or reordered)")
+                return
+            }
+            guard checkpoint.chainID == chainID else {
+                _ = fail(checkpoint.seq, "checkpoint on line \(line) belongs to chain \(checkpoint.chainID), not to this store's chain \(chainID)")
+                return
+            }
+            anchors[checkpoint.seq] = checkpoint.head
+            previous = checkpoint.hash
+        }
+    }
+
+    /// After the last event: a signed checkpoint beyond it means events were
+    /// cut from the tail (or an older copy of the store was restored).
+    public mutating func finish() {
+        guard report.ok, let highest = anchors.keys.max(), highest >= expectedSeq else { return }
+        _ = fail(expectedSeq, "events missing at the tail: the store ends at seq \(expectedSeq - 1), but a signed checkpoint covers seq \(highest) (tail deleted or an older copy restored)")
     }
 
     /// Checks the next event; returns false once a problem was found.
@@ -72,6 +105,9 @@ public struct ChainVerifier: Sendable {
         }
         if Chain.hash(seq: seq, event: stored.event, payloadDigest: stored.payloadDigest, prevHash: stored.prevHash) != stored.hash {
             return fail(seq, "event altered: a field of seq \(seq) (time, operation, table, who, where, digest) does not match its hash")
+        }
+        if let signed = anchors[seq], signed != stored.hash {
+            return fail(seq, "seq \(seq) differs from its signed checkpoint: the chain from here on was rewritten (or another copy restored)")
         }
         report.checked += 1
         expectedSeq = seq + 1

@@ -23,6 +23,14 @@ public struct WorkerConfiguration: Sendable {
     public var feedbackInterval = 10.0
     /// Bytes of one transaction's changes kept in memory before spilling to disk.
     public var memoryLimit = 8 << 20
+    /// Where signed checkpoints are appended, and the Ed25519 key that signs
+    /// them; both or neither.
+    public var checkpointFile: CheckpointFile?
+    public var signingKey: [UInt8]?
+    /// A checkpoint after this many new events…
+    public var checkpointEvents: Int64 = 10_000
+    /// …or this many seconds (also when idle: a heartbeat).
+    public var checkpointInterval = 60.0
 
     public init(source: String, target: String, slot: String) {
         self.source = source

@@ -21,6 +21,10 @@ struct Session {
     /// The open target transaction, if any.
     var batch: Batch?
     var lastFeedback = 0.0
+    /// The last signed checkpoint (from the external file) and when it was made here.
+    var lastCheckpoint: Checkpoint?
+    var lastCheckpointAt = 0.0
+    var chainID: String?
 
     struct Batch {
         var started: Double
@@ -47,6 +51,10 @@ struct Session {
 
     mutating func stream() throws {
         let configuration = worker.configuration
+        if let file = configuration.checkpointFile {
+            lastCheckpoint = try file.readAll().last
+            chainID = try store.connection.execute("SELECT chain_id::text FROM walaudit.chain").scalar
+        }
         try sendFeedback()
         while true {
             if worker.shouldStop() {
@@ -78,7 +86,29 @@ struct Session {
                 try commitBatch()
             }
             if Self.now() - lastFeedback >= configuration.feedbackInterval { try sendFeedback() }
+            if batch == nil { try checkpointIfDue() }
         }
+    }
+
+    /// Signs the chain head when enough events or time have passed: appended
+    /// (and fsynced) to the external file first, then recorded in the store.
+    private mutating func checkpointIfDue() throws {
+        let configuration = worker.configuration
+        guard let file = configuration.checkpointFile, let key = configuration.signingKey, let chainID, chain.seq > 0 else { return }
+        let sinceSeq = chain.seq - (lastCheckpoint?.seq ?? 0)
+        guard sinceSeq >= configuration.checkpointEvents || Self.now() - lastCheckpointAt >= configuration.checkpointInterval,
+              sinceSeq > 0 || lastCheckpoint != nil else { return }
+        let now = PostgresTimestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1_000_000))
+        var checkpoint = Checkpoint(chainID: chainID, seq: chain.seq, head: chain.head, time: now, previous: lastCheckpoint?.hash)
+        try checkpoint.sign(with: key)
+        try file.append(checkpoint)
+        try store.connection.execute("""
+            INSERT INTO walaudit.checkpoint_log (hash, seq, head, checkpoint_time, previous, signature)
+            VALUES (decode($1, 'hex'), $2, decode($3, 'hex'), $4, decode($5, 'hex'), decode($6, 'hex'))
+            """, [Hex.encode(checkpoint.hash), String(checkpoint.seq), Hex.encode(checkpoint.head), now.iso8601,
+                  checkpoint.previous.map(Hex.encode), Hex.encode(checkpoint.signature)])
+        lastCheckpoint = checkpoint
+        lastCheckpointAt = Self.now()
     }
 
     /// One XLogData payload: parse, assemble, and write a committed transaction.

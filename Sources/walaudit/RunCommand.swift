@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Synchronization
+import Ledger
 import Worker
 
 /// Set by SIGINT/SIGTERM; the worker polls it between messages.
@@ -26,8 +27,27 @@ struct RunCommand: ParsableCommand {
                                valueName: "MiB"))
     var transactionMemory: Int = 8
 
+    @Option(help: ArgumentHelp("Directory (or file) outside the database where signed checkpoints are appended.",
+                               valueName: "path"))
+    var checkpointDir: String?
+
+    @Option(help: ArgumentHelp("Ed25519 private key from `walaudit keygen` that signs the checkpoints.", valueName: "file"))
+    var signingKey: String?
+
+    @Option(help: "Sign a checkpoint after this many new events.")
+    var checkpointEvery: Int64 = 10_000
+
+    @Option(help: ArgumentHelp("…or after this many seconds, also when idle (a heartbeat).", valueName: "seconds"))
+    var checkpointInterval: Double = 60
+
     func validate() throws {
         guard transactionMemory >= 0 else { throw ValidationError("--transaction-memory must be 0 or more") }
+        guard (checkpointDir == nil) == (signingKey == nil) else {
+            throw ValidationError("--checkpoint-dir and --signing-key go together")
+        }
+        guard checkpointEvery > 0, checkpointInterval > 0 else {
+            throw ValidationError("--checkpoint-every and --checkpoint-interval must be positive")
+        }
     }
 
     func run() throws {
@@ -39,6 +59,16 @@ struct RunCommand: ParsableCommand {
         var configuration = WorkerConfiguration(source: connection.sourceConninfo, target: connection.targetConninfo,
                                                 slot: connection.slot)
         configuration.memoryLimit = transactionMemory << 20
+        if let checkpointDir, let signingKey {
+            do {
+                configuration.signingKey = try KeyFile.read(signingKey, label: "private")
+            } catch {
+                throw CLIError("\(error)")
+            }
+            configuration.checkpointFile = CheckpointFile(checkpointDir)
+            configuration.checkpointEvents = checkpointEvery
+            configuration.checkpointInterval = checkpointInterval
+        }
         let worker = CaptureWorker(configuration, logger: logger, shouldStop: { stopRequested.load(ordering: .relaxed) })
         do {
             try worker.run()

@@ -18,13 +18,29 @@ struct VerifyCommand: ParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
+    @Option(help: ArgumentHelp("Signed checkpoints written by `walaudit run --checkpoint-dir` (directory or file).",
+                               valueName: "path"))
+    var checkpoints: String?
+
+    @Option(help: ArgumentHelp("The public key from `walaudit keygen` (FILE.pub).", valueName: "file"))
+    var publicKey: String?
+
     @Flag(help: "Print the result as one JSON object.")
     var json = false
+
+    func validate() throws {
+        guard (checkpoints == nil) == (publicKey == nil) else { throw ValidationError("--checkpoints and --public-key go together") }
+    }
 
     func run() throws {
         let report: VerificationReport
         do {
-            report = try Self.verify(try connection.connectTarget(), progress: isatty(STDERR_FILENO) == 1)
+            var anchors: (checkpoints: [Checkpoint], publicKey: [UInt8])?
+            if let checkpoints, let publicKey {
+                anchors = (try CheckpointFile(checkpoints).readAll(), try KeyFile.read(publicKey, label: "public"))
+                if anchors!.checkpoints.isEmpty { throw CLIError("no checkpoints in \(CheckpointFile(checkpoints).path)") }
+            }
+            report = try Self.verify(try connection.connectTarget(), anchors: anchors, progress: isatty(STDERR_FILENO) == 1)
         } catch {
             FileHandle.standardError.write(Data("walaudit verify: \(error)\n".utf8))
             throw ExitCode(2)
@@ -45,8 +61,13 @@ struct VerifyCommand: ParsableCommand {
     }
 
     /// Streams the store's events through a `ChainVerifier`.
-    static func verify(_ store: Connection, progress: Bool = false) throws -> VerificationReport {
+    static func verify(_ store: Connection, anchors: (checkpoints: [Checkpoint], publicKey: [UInt8])? = nil,
+                       progress: Bool = false) throws -> VerificationReport {
         var verifier = ChainVerifier()
+        if let anchors {
+            let chainID = try store.execute("SELECT chain_id::text FROM walaudit.chain").scalar ?? ""
+            verifier.anchor(to: anchors.checkpoints, publicKey: anchors.publicKey, chainID: chainID)
+        }
         var seen = 0
         try EventReader(connection: store).forEach { event in
             seen += 1
@@ -54,6 +75,7 @@ struct VerifyCommand: ParsableCommand {
             return verifier.check(event)
         }
         if progress && seen >= 50_000 { FileHandle.standardError.write(Data("\r".utf8)) }
+        verifier.finish()
         return verifier.report
     }
 }

@@ -10,7 +10,7 @@ struct Walaudit: ParsableCommand {
             Start with `walaudit demo`: it runs the whole story on a throwaway PostgreSQL \
             cluster and cleans up after itself.
             """,
-        subcommands: [SetupCommand.self, AttachCommand.self, DetachCommand.self, RunCommand.self, VerifyCommand.self,
+        subcommands: [SetupCommand.self, AttachCommand.self, DetachCommand.self, RunCommand.self, VerifyCommand.self, KeygenCommand.self,
                       DecodeCommand.self, DemoCommand.self]
     )
 }
