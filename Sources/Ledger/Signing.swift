@@ -20,6 +20,18 @@ public enum Ed25519 {
         return (privateKey, publicKey)
     }
 
+    /// The public key of a raw 32-byte private key.
+    public static func publicKey(of privateKey: [UInt8]) throws(SigningError) -> [UInt8] {
+        guard let key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nil, privateKey, privateKey.count) else {
+            throw SigningError("not an Ed25519 private key")
+        }
+        defer { EVP_PKEY_free(key) }
+        var publicKey = [UInt8](repeating: 0, count: 32)
+        var length = 32
+        guard EVP_PKEY_get_raw_public_key(key, &publicKey, &length) == 1 else { throw SigningError("cannot derive the public key") }
+        return publicKey
+    }
+
     /// The 64-byte signature of `message` under a raw 32-byte private key.
     public static func sign(_ message: [UInt8], privateKey: [UInt8]) throws(SigningError) -> [UInt8] {
         guard let key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nil, privateKey, privateKey.count) else {

@@ -54,6 +54,11 @@ struct Session {
         if let file = configuration.checkpointFile {
             lastCheckpoint = try file.readAll().last
             chainID = try store.connection.execute("SELECT chain_id::text FROM walaudit.chain").scalar
+            // A new chain starts a new file with its own genesis checkpoint;
+            // continuing another chain's file would hide the restart.
+            if let other = lastCheckpoint?.chainID, other != chainID {
+                throw FatalWorkerError(description: "the checkpoint file \(file.path) belongs to chain \(other), but this audit store is chain \(chainID ?? "?"): give a new chain a new --checkpoint-dir, so its first checkpoint is an explicit genesis")
+            }
         }
         try sendFeedback()
         while true {

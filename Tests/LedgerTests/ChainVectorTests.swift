@@ -68,6 +68,47 @@ import Testing
         }
     }
 
+    /// A fixed key (Ed25519 signatures are deterministic) and a checkpoint
+    /// over the vectors' chain.
+    static let checkpointKey = [UInt8](repeating: 7, count: 32)
+
+    static func checkpointVector() throws -> [String: Any] {
+        var chain = Chain()
+        for input in inputs() { _ = chain.append(input.event, salt: input.salt) }
+        var checkpoint = Checkpoint(chainID: "5f0c8a4e-2f1d-4b7a-9c3e-1d2b3a4c5d6e", seq: chain.seq, head: chain.head,
+                                    time: PostgresTimestamp(microsecondsSinceEpoch: 1_795_842_060_000_000), previous: nil)
+        try checkpoint.sign(with: checkpointKey)
+        let publicKey = try Ed25519.publicKey(of: checkpointKey)
+        return ["chain_id": checkpoint.chainID, "seq": checkpoint.seq, "head": hex(checkpoint.head),
+                "time_us": checkpoint.time.microsecondsSinceEpoch, "previous": NSNull(),
+                "signed_bytes": hex(checkpoint.signedBytes), "hash": hex(checkpoint.hash),
+                "signature": hex(checkpoint.signature), "public_key": hex(publicKey), "private_key_for_testing_only": hex(checkpointKey)]
+    }
+
+    @Test func checkpointVectorMatchesTheDocument() throws {
+        let file = URL(fileURLWithPath: Self.vectorsPath).deletingLastPathComponent().appendingPathComponent("checkpoint-vector.json")
+        if ProcessInfo.processInfo.environment["WALAUDIT_WRITE_VECTORS"] == "1" {
+            try JSONSerialization.data(withJSONObject: try Self.checkpointVector(), options: [.prettyPrinted, .sortedKeys]).write(to: file)
+        }
+        let vector = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any])
+        let stored = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.vectorsPath))) as? [[String: Any]])
+        // Independently: the signed bytes from the document's rules.
+        let chainID = vector["chain_id"] as! String
+        var bytes = Array("walaudit/checkpoint/v1".utf8) + [0]
+        bytes += DocumentVerifier.field(1, Array(chainID.utf8))
+        bytes += DocumentVerifier.field(2, DocumentVerifier.i64((vector["seq"] as! NSNumber).int64Value))
+        bytes += DocumentVerifier.field(3, unhex(stored.last?["hash"] as? String) ?? [])
+        bytes += DocumentVerifier.field(5, DocumentVerifier.i64((vector["time_us"] as! NSNumber).int64Value))
+        bytes += DocumentVerifier.null
+        #expect(hex(bytes) == vector["signed_bytes"] as? String)
+        #expect(hex(Crypto.sha256(bytes)) == vector["hash"] as? String)
+        let publicKey = try #require(unhex(vector["public_key"] as? String))
+        #expect(Ed25519.verify(try #require(unhex(vector["signature"] as? String)), of: bytes, publicKey: publicKey))
+        #expect(!Ed25519.verify(try #require(unhex(vector["signature"] as? String)), of: bytes + [0], publicKey: publicKey))
+        // And walaudit produces exactly this vector.
+        #expect(try Self.checkpointVector()["signature"] as? String == vector["signature"] as? String)
+    }
+
     @Test func vectorsMatchTheDocumentedEncoding() throws {
         if ProcessInfo.processInfo.environment["WALAUDIT_WRITE_VECTORS"] == "1" {
             let data = try JSONSerialization.data(withJSONObject: Self.vectorsFromLedger(), options: [.prettyPrinted, .sortedKeys])
