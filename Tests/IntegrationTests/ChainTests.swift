@@ -98,4 +98,21 @@ import TestSupport
             #expect(CanonicalEncoder.numericText(text) == server, "\(text)")
         }
     }
+
+    /// A purged payload leaves its digest behind: both verifiers still pass
+    /// and count the event as purged. (The purge here is done by hand, as
+    /// retention will do it: payload and salt gone, digest kept.)
+    @Test func purgedPayloadsStillVerify() throws {
+        let harness = try capturedStore()
+        try tamper(harness, """
+            UPDATE walaudit.event_log SET row_key = NULL, old_row = NULL, new_row = NULL, payload_salt = NULL,
+                   purged_at = now() WHERE seq IN (3, 4, 5)
+            """)
+        let cli = try WalauditBinary.run(["verify", "--json"] + harness.connectionArguments)
+        #expect(String(decoding: cli.stdout, as: UTF8.self) == #"{"ok":true,"checked":21,"purged":3,"first_bad_seq":null,"problem":null}"# + "\n")
+        #expect(try sqlVerify(harness) == ["t", "21", "3", nil, nil])
+        // Purging is not a licence to alter the metadata that stays.
+        try tamper(harness, "UPDATE walaudit.event_log SET db_user = 'x' WHERE seq = 4")
+        #expect(try verify(harness).output.contains("TAMPERED at seq 4: event altered"))
+    }
 }

@@ -2,7 +2,9 @@
 // (fsync on, so "stored" means durable):
 //
 //   1. memory: a single 1,000,000-row UPDATE captured by `walaudit run`;
-//      worker peak RSS (VmHWM) and events/s.
+//      worker peak RSS (VmHWM) and events/s. Then verify on that chain:
+//      `walaudit verify` (all events) and `walaudit.verify_chain()` (the
+//      first 100k; plpgsql is far slower), both must say intact.
 //   2. ingest: a pgbench backlog of >= 300k row changes decoded by
 //      pg_recvlogical to /dev/null (from a second slot at the same position)
 //      vs drained by `walaudit run` into the chained store; the ratio.
@@ -92,6 +94,21 @@ do {
     _ = worker.wait()
     print(String(format: "  memory: %d-row UPDATE in one transaction stored in %.1f s (%.0f events/s), worker peak RSS %.1f MiB",
                  rows, elapsed, Double(rows) / elapsed, rss))
+
+    let events = 1 + rows
+    let cliStart = ContinuousClock.now
+    let cli = try ChildProcess.run([walaudit, "verify", "--json"] + walauditConnection)
+    let cliSeconds = seconds(since: cliStart)
+    let sqlRange = min(events, 100_000)
+    let sqlStart = ContinuousClock.now
+    let sql = try connection.execute("SELECT ok, checked FROM walaudit.verify_chain(1, \(sqlRange))").rows.first ?? []
+    let sqlSeconds = seconds(since: sqlStart)
+    let cliOutput = String(decoding: cli.stdout, as: UTF8.self)
+    guard cli.status == 0, cliOutput.contains("\"checked\":\(events)"), sql == ["t", String(sqlRange)] else {
+        fail("verification disagreed: CLI \(cli.status) \(cliOutput), SQL \(sql)")
+    }
+    print(String(format: "  verify: walaudit verify %d events in %.1f s (%.0f events/s); walaudit.verify_chain() %d events in %.1f s (%.0f events/s); both intact",
+                 events, cliSeconds, Double(events) / cliSeconds, sqlRange, sqlSeconds, Double(sqlRange) / sqlSeconds))
 }
 
 // 2. Ingest of a pgbench backlog, walaudit vs pg_recvlogical.
