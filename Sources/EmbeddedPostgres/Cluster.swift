@@ -106,6 +106,8 @@ public final class ThrowawayCluster: Sendable {
         return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
     }
 
+    /// Tests create a slot per database and never need to drop it, hence
+    /// room for 200 slots.
     private func appendSettings(fsync: Bool, extra: [String: String]) throws {
         let settings = """
 
@@ -114,8 +116,8 @@ public final class ThrowawayCluster: Sendable {
             port = \(port)
             unix_socket_directories = '\(directory)'
             wal_level = logical
-            max_replication_slots = 20
-            max_wal_senders = 20
+            max_replication_slots = 200
+            max_wal_senders = 50
             max_prepared_transactions = 10
             max_connections = 100
             shared_buffers = 128MB
