@@ -56,20 +56,33 @@ public struct CanonicalEncoder {
 
     public mutating func textArray(_ items: [String]?) {
         guard let items else { return null() }
-        var inner = CanonicalEncoder()
-        for item in items { inner.text(item) }
         bytes.append(Tag.textArray.rawValue)
-        length(inner.bytes.count)
-        bytes.append(contentsOf: inner.bytes)
+        let lengthAt = reserveLength()
+        for item in items { text(item) }
+        patchLength(at: lengthAt)
     }
 
     public mutating func json(_ value: JSONValue?) {
         guard let value else { return null() }
-        var inner = CanonicalEncoder()
-        inner.jsonBody(value)
         bytes.append(Tag.json.rawValue)
-        length(inner.bytes.count)
-        bytes.append(contentsOf: inner.bytes)
+        let lengthAt = reserveLength()
+        jsonBody(value)
+        patchLength(at: lengthAt)
+    }
+
+    /// Room for a u32 length written once the body is known (no copying of
+    /// nested bodies).
+    private mutating func reserveLength() -> Int {
+        bytes.append(contentsOf: [0, 0, 0, 0])
+        return bytes.count
+    }
+
+    private mutating func patchLength(at bodyStart: Int) {
+        let v = UInt32(bytes.count - bodyStart)
+        bytes[bodyStart - 4] = UInt8(v >> 24)
+        bytes[bodyStart - 3] = UInt8(v >> 16 & 0xFF)
+        bytes[bodyStart - 2] = UInt8(v >> 8 & 0xFF)
+        bytes[bodyStart - 1] = UInt8(v & 0xFF)
     }
 
     /// JSON as jsonb holds it: object keys sorted by UTF-8 bytes with the
@@ -92,15 +105,17 @@ public struct CanonicalEncoder {
             length(items.count)
             for item in items { jsonBody(item) }
         case .object(let members):
-            var latest: [String: JSONValue] = [:]
-            for member in members { latest[member.key] = member.value }
-            let keys = latest.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            // Later duplicates win; then byte order of the keys.
+            var last = [String: Int](minimumCapacity: members.count)
+            for (index, member) in members.enumerated() { last[member.key] = index }
+            let chosen = last.values.sorted { members[$0].key.utf8.lexicographicallyPrecedes(members[$1].key.utf8) }
             bytes.append(UInt8(ascii: "o"))
-            length(keys.count)
-            for key in keys {
-                length(key.utf8.count)
-                bytes.append(contentsOf: key.utf8)
-                jsonBody(latest[key]!)
+            length(chosen.count)
+            for index in chosen {
+                let member = members[index]
+                length(member.key.utf8.count)
+                bytes.append(contentsOf: member.key.utf8)
+                jsonBody(member.value)
             }
         }
     }
