@@ -14,7 +14,7 @@ struct EmbedSQL: BuildToolPlugin {
         let output = context.pluginWorkDirectoryURL.appendingPathComponent("EmbeddedSQL.swift")
         // The folders are inputs too: adding a migration changes their
         // modification time, so the command reruns (the tool lists them itself).
-        let folders = [sqlDirectory] + ["source", "store"].map { sqlDirectory.appendingPathComponent($0) }
+        let folders = [sqlDirectory] + ["common", "source", "store"].map { sqlDirectory.appendingPathComponent($0) }
         return [.buildCommand(
             displayName: "Embedding \(files.count) SQL migrations",
             executable: try context.tool(named: "sql-embedder").url,

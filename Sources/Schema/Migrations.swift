@@ -4,6 +4,8 @@ import PostgresClient
 /// store (the same database unless `--target` says otherwise).
 public enum MigrationSet: String, Sendable, CaseIterable {
     case source, store
+    /// Applied to both, before their own (e.g. the roles): once per database.
+    case common
 }
 
 /// One numbered file of `sql/<set>/`, embedded in the binary at build time.
@@ -38,23 +40,23 @@ public enum Migrations {
                 applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (migration_set, version));
             """)
         var applied: [String] = []
-        for migration in all(set) {
+        for migration in all(.common) + all(set) {
             try connection.execute("BEGIN")
             do {
                 try connection.execute("SELECT pg_advisory_xact_lock(hashtext('walaudit.migrations'))")
                 let done = try connection.execute(
                     "SELECT 1 FROM walaudit.schema_migrations WHERE migration_set = $1 AND version = $2",
-                    [set.rawValue, String(migration.version)])
+                    [migration.set.rawValue, String(migration.version)])
                 if done.rows.isEmpty {
                     try connection.execute(migration.sql)
                     try connection.execute("INSERT INTO walaudit.schema_migrations (migration_set, version, name) VALUES ($1, $2, $3)",
-                                           [set.rawValue, String(migration.version), migration.name])
-                    applied.append(migration.name)
+                                           [migration.set.rawValue, String(migration.version), migration.name])
+                    applied.append(migration.set == set ? migration.name : "\(migration.set.rawValue)/\(migration.name)")
                 }
                 try connection.execute("COMMIT")
             } catch {
                 _ = try? connection.execute("ROLLBACK")
-                throw MigrationError(migration: "\(set.rawValue)/\(migration.name)", underlying: error)
+                throw MigrationError(migration: "\(migration.set.rawValue)/\(migration.name)", underlying: error)
             }
         }
         return applied

@@ -5,22 +5,6 @@
 REVOKE EXECUTE ON FUNCTION pg_catalog.pg_logical_emit_message(boolean, text, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION pg_catalog.pg_logical_emit_message(boolean, text, bytea) FROM PUBLIC;
 
--- Roles are cluster-wide: another database's setup may create them at the
--- same moment, hence the exception handlers.
-DO $$
-DECLARE
-    name text;
-BEGIN
-    FOREACH name IN ARRAY ARRAY['walaudit_admin', 'walaudit_reader', 'walaudit_writer'] LOOP
-        BEGIN
-            EXECUTE format('CREATE ROLE %I NOLOGIN', name);
-        EXCEPTION WHEN duplicate_object OR unique_violation THEN
-            NULL;
-        END;
-    END LOOP;
-END
-$$;
-
 -- Every role that writes to an attached table passes through the actor
 -- trigger, so the schema must be usable and set_actor callable by all.
 GRANT USAGE ON SCHEMA walaudit TO PUBLIC;

@@ -24,20 +24,6 @@ CREATE TRIGGER walaudit_no_truncate BEFORE TRUNCATE ON walaudit.event_log
 ALTER TABLE walaudit.event_log ENABLE ALWAYS TRIGGER walaudit_append_only;
 ALTER TABLE walaudit.event_log ENABLE ALWAYS TRIGGER walaudit_no_truncate;
 
-DO $$
-DECLARE
-    name text;
-BEGIN
-    FOREACH name IN ARRAY ARRAY['walaudit_admin', 'walaudit_reader', 'walaudit_writer'] LOOP
-        BEGIN
-            EXECUTE format('CREATE ROLE %I NOLOGIN', name);
-        EXCEPTION WHEN duplicate_object OR unique_violation THEN
-            NULL;
-        END;
-    END LOOP;
-END
-$$;
-
 REVOKE ALL ON walaudit.event_log, walaudit.capture_state, walaudit.capture_config, walaudit.store_secrets FROM PUBLIC;
 GRANT USAGE ON SCHEMA walaudit TO walaudit_reader, walaudit_admin, walaudit_writer;
 GRANT SELECT ON walaudit.events TO walaudit_reader, walaudit_admin;
