@@ -1,3 +1,4 @@
+import Decoding
 import Foundation
 
 /// The raw records of one source transaction waiting for its COMMIT, kept in
@@ -7,6 +8,9 @@ final class ChangeBuffer {
     /// A buffered record and what it needs at commit time.
     struct Entry {
         var raw: [UInt8]
+        /// The parsed record while the entry is in memory (saves parsing it
+        /// again at COMMIT); nil for entries read back from the spill file.
+        var record: DecodedRecord?
         var actor: Int32
         /// Index into the transaction's table snapshots, or a negative marker (EventBuilder).
         var table: Int32
@@ -26,7 +30,8 @@ final class ChangeBuffer {
         count += 1
         if spill == nil && memoryBytes + entry.raw.count <= memoryLimit {
             memory.append(entry)
-            memoryBytes += entry.raw.count + 16
+            // A parsed record takes about twice its text in memory.
+            memoryBytes += 3 * entry.raw.count + 64
             return
         }
         let file = try spill ?? Self.openSpillFile()
@@ -56,7 +61,7 @@ final class ChangeBuffer {
             while pending.count - start >= 12 {
                 let length = Int(word(start))
                 guard pending.count - start >= 12 + length else { break }
-                try body(Entry(raw: Array(pending[(start + 12)..<(start + 12 + length)]),
+                try body(Entry(raw: Array(pending[(start + 12)..<(start + 12 + length)]), record: nil,
                                actor: Int32(bitPattern: word(start + 4)), table: Int32(bitPattern: word(start + 8))))
                 start += 12 + length
             }

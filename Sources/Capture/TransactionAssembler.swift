@@ -27,7 +27,7 @@ public struct CommittedTransaction {
     public func forEachEvent(builder: EventBuilder, _ body: (AuditEvent) throws -> Void) throws {
         var position: Int64 = 0
         try changes.forEach { entry in
-            let record = try TestDecoding.parseRecord(entry.raw)
+            let record = try entry.record ?? TestDecoding.parseRecord(entry.raw)
             let actor = entry.actor >= 0 ? actors[Int(entry.actor)] : .unknown
             let context = EventBuilder.Context(xid: xid, commitLSN: commitLSN, commitTime: commitTime, actor: actor)
             let source: EventBuilder.Source = switch entry.table {
@@ -107,12 +107,12 @@ public struct TransactionAssembler {
             }
         case .change(let change):
             try requireTransaction(lsn)
-            try handleChange(change, raw: raw)
+            try handleChange(change, record: record, raw: raw)
         case .truncate(let truncate):
             try requireTransaction(lsn)
             for relation in truncate.relations {
                 if let table = tables[relation] {
-                    try changes.append(.init(raw: raw, actor: currentActor, table: snapshot(of: table)))
+                    try changes.append(.init(raw: raw, record: record, actor: currentActor, table: snapshot(of: table)))
                 }
             }
         case .commit(let commitXid, let time):
@@ -151,23 +151,23 @@ public struct TransactionAssembler {
         guard inTransaction else { throw CaptureError("a change outside BEGIN/COMMIT at \(LSN.text(lsn))") }
     }
 
-    private mutating func handleChange(_ change: RowChange, raw: [UInt8]) throws {
+    private mutating func handleChange(_ change: RowChange, record: DecodedRecord, raw: [UInt8]) throws {
         if change.relation.schema == Self.schema {
             switch change.relation.table {
-            case "capture_tables": try applyCaptureTablesChange(change, raw: raw)
+            case "capture_tables": try applyCaptureTablesChange(change, record: record, raw: raw)
             case "ddl_log" where change.operation == .insert:
-                try changes.append(.init(raw: raw, actor: currentActor, table: EventBuilder.ddlLogRow))
+                try changes.append(.init(raw: raw, record: record, actor: currentActor, table: EventBuilder.ddlLogRow))
             default: break  // walaudit's own writes are never audited
             }
             return
         }
         guard let table = tables[change.relation] else { return }
-        try changes.append(.init(raw: raw, actor: currentActor, table: snapshot(of: table)))
+        try changes.append(.init(raw: raw, record: record, actor: currentActor, table: snapshot(of: table)))
     }
 
     /// attach / detach / rename, in stream order. Attach and detach also
     /// leave an event: a DDL event and a GAP event.
-    private mutating func applyCaptureTablesChange(_ change: RowChange, raw: [UInt8]) throws {
+    private mutating func applyCaptureTablesChange(_ change: RowChange, record: DecodedRecord, raw: [UInt8]) throws {
         tablesChanged = true
         if let old = change.oldTuple.flatMap(TableCapture.init(row:)) {
             tables[old.relation] = nil
@@ -175,7 +175,7 @@ public struct TransactionAssembler {
         if let new = change.completedNewTuple().flatMap(TableCapture.init(row:)) {
             tables[new.relation] = new
         }
-        try changes.append(.init(raw: raw, actor: currentActor, table: EventBuilder.captureTablesRow))
+        try changes.append(.init(raw: raw, record: record, actor: currentActor, table: EventBuilder.captureTablesRow))
     }
 
     private mutating func snapshot(of table: TableCapture) -> Int32 {

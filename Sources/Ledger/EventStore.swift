@@ -5,7 +5,7 @@ import PostgresClient
 /// transaction the caller controls, and reads the chain head back.
 public final class EventStore {
     public let connection: Connection
-    private var buffer: [UInt8] = []
+    private var buffer = COPYWriter()
     private var copying = false
 
     /// Columns in the order `row(for:)` writes them.
@@ -32,7 +32,7 @@ public final class EventStore {
             try connection.copyBegin("COPY walaudit.event_log (\(Self.columns)) FROM STDIN")
             copying = true
         }
-        Self.appendRow(event, to: &buffer)
+        appendRow(event)
         if buffer.count >= 1 << 20 { try flush() }
     }
 
@@ -54,54 +54,116 @@ public final class EventStore {
     }
 
     private func flush() throws(PostgresError) {
-        guard !buffer.isEmpty else { return }
-        try connection.copyData(buffer)
-        buffer.removeAll(keepingCapacity: true)
+        guard buffer.count > 0 else { return }
+        try connection.copyData(buffer.out)
+        buffer.removeAll()
     }
 
-    /// One COPY text-format line.
-    static func appendRow(_ c: ChainedEvent, to out: inout [UInt8]) {
+    /// The last commit time and LSN as text: every event of a transaction
+    /// shares them, so each is formatted once.
+    private var timeText: (PostgresTimestamp, String)?
+    private var lsnText: (UInt64, String)?
+
+    /// One COPY text-format line, written straight into the buffer.
+    private func appendRow(_ c: ChainedEvent) {
         let e = c.event
-        var first = true
-        func field(_ text: String?) {
-            if !first { out.append(0x09) }
-            first = false
-            guard let text else { out.append(contentsOf: [0x5C, UInt8(ascii: "N")]); return }
-            for b in text.utf8 {
-                switch b {
-                case 0x5C: out.append(contentsOf: [0x5C, 0x5C])
-                case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-                case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-                case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-                default: out.append(b)
-                }
+        if timeText?.0 != e.eventTime { timeText = (e.eventTime, e.eventTime.iso8601) }
+        if let lsn = e.lsn, lsnText?.0 != lsn { lsnText = (lsn, LSN.text(lsn)) }
+        buffer.integer(c.seq)
+        buffer.text(timeText?.1)
+        buffer.text(e.operation.rawValue)
+        buffer.text(e.schemaName)
+        buffer.text(e.tableName)
+        buffer.text(e.changedColumns.map(SQLText.array))
+        buffer.text(e.actor.dbUser)
+        buffer.text(e.actor.roleName)
+        buffer.text(e.actor.appUser)
+        buffer.json(e.actor.appContext)
+        buffer.text(e.actor.applicationName)
+        buffer.text(e.actor.clientAddr)
+        buffer.integer(e.actor.clientPort)
+        buffer.integer(e.actor.backendPID)
+        buffer.integer(e.xid)
+        buffer.text(e.lsn == nil ? nil : lsnText?.1)
+        buffer.integer(e.lsnPosition)
+        buffer.json(e.rowKey)
+        buffer.json(e.oldRow)
+        buffer.json(e.newRow)
+        buffer.bytea(c.payloadSalt)
+        buffer.bytea(c.payloadDigest)
+        buffer.bytea(c.prevHash)
+        buffer.bytea(c.hash)
+        buffer.endRow()
+    }
+}
+
+/// COPY text-format rows built byte by byte: fields tab-separated, `\N`
+/// for NULL, backslash, newline, carriage return and tab escaped.
+struct COPYWriter {
+    private(set) var out: [UInt8] = []
+    private var first = true
+    private var scratch: [UInt8] = []
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    var count: Int { out.count }
+
+    mutating func endRow() {
+        out.append(0x0A)
+        first = true
+    }
+
+    mutating func removeAll() { out.removeAll(keepingCapacity: true) }
+
+    private mutating func separate() {
+        if !first { out.append(0x09) }
+        first = false
+    }
+
+    private mutating func escaped(_ bytes: some Sequence<UInt8>) {
+        for b in bytes {
+            switch b {
+            case 0x5C: out.append(0x5C); out.append(0x5C)
+            case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
+            case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
+            case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
+            default: out.append(b)
             }
         }
-        func bytea(_ bytes: [UInt8]) -> String { "\\x" + Hex.encode(bytes) }
-        field(String(c.seq))
-        field(e.eventTime.iso8601)
-        field(e.operation.rawValue)
-        field(e.schemaName)
-        field(e.tableName)
-        field(e.changedColumns.map(SQLText.array))
-        field(e.actor.dbUser)
-        field(e.actor.roleName)
-        field(e.actor.appUser)
-        field(e.actor.appContext?.serialized)
-        field(e.actor.applicationName)
-        field(e.actor.clientAddr)
-        field(e.actor.clientPort.map { String($0) })
-        field(e.actor.backendPID.map { String($0) })
-        field(e.xid.map { String($0) })
-        field(e.lsn.map(LSN.text))
-        field(e.lsnPosition.map { String($0) })
-        field(e.rowKey?.serialized)
-        field(e.oldRow?.serialized)
-        field(e.newRow?.serialized)
-        field(bytea(c.payloadSalt))
-        field(bytea(c.payloadDigest))
-        field(bytea(c.prevHash))
-        field(bytea(c.hash))
-        out.append(0x0A)
+    }
+
+    mutating func null() {
+        separate()
+        out.append(0x5C)
+        out.append(UInt8(ascii: "N"))
+    }
+
+    mutating func text(_ value: String?) {
+        guard let value else { return null() }
+        separate()
+        escaped(value.utf8)
+    }
+
+    mutating func integer(_ value: Int64?) {
+        guard let value else { return null() }
+        separate()
+        out.append(contentsOf: String(value).utf8)
+    }
+
+    mutating func json(_ value: JSONValue?) {
+        guard let value else { return null() }
+        separate()
+        scratch.removeAll(keepingCapacity: true)
+        value.write(to: &scratch)
+        escaped(scratch)
+    }
+
+    /// bytea in hex input form; its backslash is escaped for COPY.
+    mutating func bytea(_ bytes: [UInt8]) {
+        separate()
+        out.append(contentsOf: [0x5C, 0x5C, UInt8(ascii: "x")])
+        for b in bytes {
+            out.append(Self.hexDigits[Int(b >> 4)])
+            out.append(Self.hexDigits[Int(b & 0xF)])
+        }
     }
 }

@@ -9,20 +9,22 @@
 //      pg_recvlogical to /dev/null (from a second slot at the same position)
 //      vs drained by `walaudit run` into the chained store; the ratio.
 //
-//   swift build -c release && .build/release/worker-bench [--rows N] [--transactions N]
+//   swift build -c release && .build/release/worker-bench [--rows N] [--transactions N] [--only memory|ingest]
 import EmbeddedPostgres
 import Foundation
 import PostgresClient
 
 var rows = 1_000_000
 var transactions = 80_000
+var only: String?
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     switch argument {
     case "--rows": rows = Int(arguments.next() ?? "") ?? rows
     case "--transactions": transactions = Int(arguments.next() ?? "") ?? transactions
+    case "--only": only = arguments.next()
     default:
-        FileHandle.standardError.write(Data("usage: worker-bench [--rows N] [--transactions N]\n".utf8))
+        FileHandle.standardError.write(Data("usage: worker-bench [--rows N] [--transactions N] [--only memory|ingest]\n".utf8))
         exit(2)
     }
 }
@@ -74,7 +76,7 @@ print("worker-bench: \(ProcessInfo.processInfo.activeProcessorCount) cores, "
       + "\(ProcessInfo.processInfo.physicalMemory >> 30) GiB, PostgreSQL at \(cluster.binDirectory), fsync on")
 
 // 1. One huge transaction.
-do {
+if only == nil || only == "memory" {
     let database = try cluster.createDatabase(prefix: "memory")
     let conninfo = cluster.conninfo(database: database)
     let connection = try Connection(conninfo)
@@ -112,7 +114,7 @@ do {
 }
 
 // 2. Ingest of a pgbench backlog, walaudit vs pg_recvlogical.
-do {
+if only == nil || only == "ingest" {
     let database = try cluster.createDatabase(prefix: "ingest")
     let conninfo = cluster.conninfo(database: database)
     let connection = try Connection(conninfo)
