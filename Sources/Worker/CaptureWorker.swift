@@ -15,10 +15,8 @@ public struct WorkerConfiguration: Sendable {
     public var slot: String
     /// Commit the current batch once it holds this many events…
     public var batchEvents = 20_000
-    /// …or once it is this old (seconds), or as soon as the stream is idle.
+    /// …or once it is this old (seconds), or as soon as the writer has caught up.
     public var batchAge = 0.5
-    /// How long the stream must be quiet before a batch commits early (seconds).
-    public var idleCommit = 0.05
     /// Standby status updates at least this often (seconds).
     public var feedbackInterval = 10.0
     /// Bytes of one transaction's changes kept in memory before spilling to disk.
@@ -100,8 +98,8 @@ public final class CaptureWorker: Sendable {
         logger.info("capturing", metadata: ["slot": "\(configuration.slot)", "from_lsn": "\(LSN.text(state.lastLSN))",
                                             "attached_tables": "\(state.tables.count)"])
 
-        var session = Session(worker: self, source: source, store: store, systemID: identity.systemID, state: state,
-                              chain: try store.loadChain())
+        var session = try Session(worker: self, source: source, store: store, systemID: identity.systemID, state: state,
+                                  chain: try store.loadChain())
         try withExtendedLifetime(guardConnection) { try session.stream() }
     }
 
