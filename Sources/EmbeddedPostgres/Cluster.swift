@@ -100,12 +100,6 @@ public final class ThrowawayCluster: Sendable {
         logger.debug("removed throwaway PostgreSQL", metadata: ["directory": "\(directory)"])
     }
 
-    /// The last `lines` lines of the server log, for failure messages.
-    public func serverLogTail(lines: Int = 30) -> String {
-        guard let text = try? String(contentsOfFile: logFile, encoding: .utf8) else { return "" }
-        return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
-    }
-
     /// Tests create a slot per database and never need to drop it, hence
     /// room for 200 slots.
     private func appendSettings(fsync: Bool, extra: [String: String]) throws {

@@ -148,12 +148,6 @@ public final class Connection {
         if let firstError { throw firstError }
     }
 
-    /// Whether the connection is still usable (false after the server went away).
-    public var isHealthy: Bool { PQstatus(handle) == CONNECTION_OK }
-
-    /// The server's process id for this session (`pg_backend_pid()`).
-    public var backendPID: Int32 { PQbackendPID(handle) }
-
     private static func rows(of result: OpaquePointer) -> QueryResult {
         let columnCount = PQnfields(result)
         let rowCount = PQntuples(result)

@@ -83,7 +83,7 @@ public final class ReplicationConnection {
             }
             if length == -2 { throw PostgresError(message: "replication stream failed: \(Connection.clientMessage(handle))") }
             // Nothing buffered: wait for the socket.
-            let now = Self.monotonicSeconds()
+            let now = monotonicSeconds()
             let end = deadline ?? (now + timeout)
             deadline = end
             let remaining = end - now
@@ -106,10 +106,12 @@ public final class ReplicationConnection {
             throw PostgresError(message: "could not send feedback: \(Connection.clientMessage(handle))")
         }
     }
+}
 
-    static func monotonicSeconds() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+/// Seconds on the monotonic clock: for timeouts and intervals, immune to
+/// wall-clock changes.
+public func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }

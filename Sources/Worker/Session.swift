@@ -54,7 +54,7 @@ struct Session {
             case nil:
                 break
             }
-            if writer.confirmable != lastConfirmed || Self.now() - lastFeedback >= worker.configuration.feedbackInterval {
+            if writer.confirmable != lastConfirmed || monotonicSeconds() - lastFeedback >= worker.configuration.feedbackInterval {
                 try sendFeedback()
             }
         }
@@ -78,12 +78,6 @@ struct Session {
         let micros = Int64(Date().timeIntervalSince1970 * 1_000_000) - postgresEpochOffsetMicroseconds
         try source.send(StandbyStatusUpdate(confirmed: confirmed, clientTime: micros))
         lastConfirmed = confirmed
-        lastFeedback = Self.now()
-    }
-
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+        lastFeedback = monotonicSeconds()
     }
 }

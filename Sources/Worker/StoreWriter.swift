@@ -3,6 +3,7 @@ import Decoding
 import Foundation
 import Ledger
 import PostgresClient
+import Replication
 
 /// The store side of a session, on a thread of its own: it turns committed
 /// source transactions into chained events, writes them with COPY, commits
@@ -171,7 +172,7 @@ final class StoreWriter: @unchecked Sendable {  // all shared state is guarded b
             condition.unlock()
             // Commit when caught up with the stream, or when the batch is big or old.
             if let open = batch, caughtUp || open.events >= worker.configuration.batchEvents
-                || Self.now() - open.started >= worker.configuration.batchAge {
+                || monotonicSeconds() - open.started >= worker.configuration.batchAge {
                 try commitBatch()
             }
             condition.lock()
@@ -196,7 +197,7 @@ final class StoreWriter: @unchecked Sendable {  // all shared state is guarded b
         }
         if batch == nil {
             try store.connection.execute("BEGIN")
-            batch = Batch(started: Self.now(), chainBefore: chain)
+            batch = Batch(started: monotonicSeconds(), chainBefore: chain)
         }
         var count = 0
         try transaction.forEachEvent(builder: builder) { event in
@@ -254,7 +255,7 @@ final class StoreWriter: @unchecked Sendable {  // all shared state is guarded b
         let configuration = worker.configuration
         guard let file = configuration.checkpointFile, let key = configuration.signingKey, let chainID, chain.seq > 0 else { return }
         let sinceSeq = chain.seq - (lastCheckpoint?.seq ?? 0)
-        guard sinceSeq >= configuration.checkpointEvents || Self.now() - lastCheckpointAt >= configuration.checkpointInterval,
+        guard sinceSeq >= configuration.checkpointEvents || monotonicSeconds() - lastCheckpointAt >= configuration.checkpointInterval,
               sinceSeq > 0 || lastCheckpoint != nil else { return }
         let now = PostgresTimestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1_000_000))
         var checkpoint = Checkpoint(chainID: chainID, seq: chain.seq, head: chain.head, time: now, previous: lastCheckpoint?.hash)
@@ -266,12 +267,6 @@ final class StoreWriter: @unchecked Sendable {  // all shared state is guarded b
             """, [Hex.encode(checkpoint.hash), String(checkpoint.seq), Hex.encode(checkpoint.head), now.iso8601,
                   checkpoint.previous.map(Hex.encode), Hex.encode(checkpoint.signature)])
         lastCheckpoint = checkpoint
-        lastCheckpointAt = Self.now()
-    }
-
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+        lastCheckpointAt = monotonicSeconds()
     }
 }
