@@ -17,7 +17,8 @@ final class ChangeBuffer {
     }
 
     private var memory: [Entry] = []
-    private var memoryBytes = 0
+    /// Estimated bytes held in memory (spilled entries cost nothing here).
+    private(set) var memoryBytes = 0
     private var spill: FileHandle?
     private(set) var count = 0
     let memoryLimit: Int
@@ -28,10 +29,11 @@ final class ChangeBuffer {
 
     func append(_ entry: Entry) throws {
         count += 1
-        if spill == nil && memoryBytes + entry.raw.count <= memoryLimit {
+        // The text plus its parsed form, which takes about twice as much.
+        let cost = 3 * entry.raw.count + 64
+        if spill == nil && memoryBytes + cost <= memoryLimit {
             memory.append(entry)
-            // A parsed record takes about twice its text in memory.
-            memoryBytes += 3 * entry.raw.count + 64
+            memoryBytes += cost
             return
         }
         let file = try spill ?? Self.openSpillFile()

@@ -23,8 +23,9 @@ public struct CommittedTransaction {
     /// Whether the store has anything to write for this transaction.
     public var isEmpty: Bool { changes.count == 0 && tablesAfter == nil }
 
-    /// How many buffered records it holds (for back-pressure).
+    /// How many buffered records it holds, and the memory they take (for back-pressure).
     public var changeCount: Int { changes.count }
+    public var memoryBytes: Int { changes.memoryBytes }
 
     /// The transaction's events in stream order, built one at a time.
     public func forEachEvent(builder: EventBuilder, _ body: (AuditEvent) throws -> Void) throws {

@@ -17,6 +17,7 @@ final class StoreWriter: @unchecked Sendable {  // all shared state is guarded b
     private let condition = NSCondition()
     private var queue: [CommittedTransaction] = []
     private var queuedChanges = 0
+    private var queuedBytes = 0
     private var working = false
     private var finishing = false
     private var failure: (any Error)?
@@ -34,9 +35,11 @@ final class StoreWriter: @unchecked Sendable {  // all shared state is guarded b
     private var lastCheckpointAt = 0.0
     private var chainID: String?
 
-    /// Transactions waiting beyond this many buffered changes make `submit`
-    /// wait: memory stays bounded when the store is slower than the stream.
+    /// Transactions waiting beyond this many buffered changes, or this much
+    /// memory, make `submit` wait: memory stays bounded when the store is
+    /// slower than the stream.
     static let queueLimit = 50_000
+    static let queueMemoryLimit = 64 << 20
 
     struct Batch {
         var started: Double
@@ -75,10 +78,11 @@ final class StoreWriter: @unchecked Sendable {  // all shared state is guarded b
     func submit(_ transaction: CommittedTransaction) throws {
         condition.lock()
         defer { condition.unlock() }
-        while queuedChanges >= Self.queueLimit && failure == nil { condition.wait() }
+        while (queuedChanges >= Self.queueLimit || queuedBytes >= Self.queueMemoryLimit) && failure == nil { condition.wait() }
         if let failure { throw failure }
         queue.append(transaction)
         queuedChanges += transaction.changeCount
+        queuedBytes += transaction.memoryBytes
         condition.broadcast()
     }
 
@@ -167,6 +171,7 @@ final class StoreWriter: @unchecked Sendable {  // all shared state is guarded b
             for transaction in work { try write(transaction) }
             condition.lock()
             queuedChanges -= work.reduce(0) { $0 + $1.changeCount }
+        queuedBytes -= work.reduce(0) { $0 + $1.memoryBytes }
             let caughtUp = queue.isEmpty
             condition.broadcast()
             condition.unlock()
