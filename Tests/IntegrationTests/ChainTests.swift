@@ -24,16 +24,6 @@ import TestSupport
         return (result.status, String(decoding: result.stdout, as: UTF8.self) + result.stderr)
     }
 
-    /// Runs SQL as a superuser with the append-only triggers off, as an attacker would.
-    private func tamper(_ harness: WalauditHarness, _ sql: String) throws {
-        try harness.database.connection.execute("""
-            ALTER TABLE walaudit.event_log DISABLE TRIGGER ALL;
-            \(sql);
-            ALTER TABLE walaudit.event_log ENABLE ALWAYS TRIGGER walaudit_append_only;
-            ALTER TABLE walaudit.event_log ENABLE ALWAYS TRIGGER walaudit_no_truncate;
-            """)
-    }
-
     /// walaudit.verify_chain() as one line like the CLI's.
     private func sqlVerify(_ harness: WalauditHarness) throws -> [String?] {
         try harness.database.connection.execute("SELECT ok, checked, purged, first_bad_seq, problem FROM walaudit.verify_chain()").rows[0]
@@ -57,7 +47,7 @@ import TestSupport
     ])
     func tamperingIsCaughtAtTheRightSeq(sql: String, expected: String) throws {
         let harness = try capturedStore()
-        try tamper(harness, sql)
+        try harness.tamperAsSuperuser(sql)
         let result = try verify(harness)
         #expect(result.status == 1)
         #expect(result.output.contains(expected), "\(result.output)")
@@ -104,7 +94,7 @@ import TestSupport
     /// retention will do it: payload and salt gone, digest kept.)
     @Test func purgedPayloadsStillVerify() throws {
         let harness = try capturedStore()
-        try tamper(harness, """
+        try harness.tamperAsSuperuser("""
             UPDATE walaudit.event_log SET row_key = NULL, old_row = NULL, new_row = NULL, payload_salt = NULL,
                    purged_at = now() WHERE seq IN (3, 4, 5)
             """)
@@ -112,7 +102,7 @@ import TestSupport
         #expect(String(decoding: cli.stdout, as: UTF8.self) == #"{"ok":true,"checked":21,"purged":3,"first_bad_seq":null,"problem":null}"# + "\n")
         #expect(try sqlVerify(harness) == ["t", "21", "3", nil, nil])
         // Purging is not a licence to alter the metadata that stays.
-        try tamper(harness, "UPDATE walaudit.event_log SET db_user = 'x' WHERE seq = 4")
+        try harness.tamperAsSuperuser("UPDATE walaudit.event_log SET db_user = 'x' WHERE seq = 4")
         #expect(try verify(harness).output.contains("TAMPERED at seq 4: event altered"))
     }
 }

@@ -31,15 +31,6 @@ import TestSupport
                 Thread.sleep(forTimeInterval: 0.1)
             }
         }
-
-        func tamper(_ sql: String) throws {
-            try connection.execute("""
-                ALTER TABLE walaudit.event_log DISABLE TRIGGER ALL;
-                \(sql);
-                ALTER TABLE walaudit.event_log ENABLE ALWAYS TRIGGER walaudit_append_only;
-                ALTER TABLE walaudit.event_log ENABLE ALWAYS TRIGGER walaudit_no_truncate;
-                """)
-        }
     }
 
     /// A store with 30 captured rows and checkpoints; the worker stopped.
@@ -71,7 +62,7 @@ import TestSupport
 
     @Test func cutTailIsCaught() throws {
         let store = try store()
-        try store.tamper("DELETE FROM walaudit.event_log WHERE seq > 21")
+        try store.harness.tamperAsSuperuser("DELETE FROM walaudit.event_log WHERE seq > 21")
         #expect(try store.verify(withCheckpoints: false).status == 0, "the chain alone cannot see a cut tail")
         let result = try store.verify()
         #expect(result.status == 1)
@@ -80,7 +71,7 @@ import TestSupport
 
     @Test func consistentRewriteBySuperuserIsCaught() throws {
         let store = try store()
-        try store.tamper("""
+        try store.harness.tamperAsSuperuser("""
             UPDATE walaudit.event_log SET new_row = jsonb_set(new_row, '{v}', '"forged"') WHERE seq = 10;
             DO $$
             DECLARE
@@ -109,7 +100,7 @@ import TestSupport
         let store = try store(during: { store, _ in
             try store.connection.execute("CREATE TABLE older_copy AS SELECT * FROM walaudit.event_log")
         })
-        try store.tamper("DELETE FROM walaudit.event_log; INSERT INTO walaudit.event_log SELECT * FROM older_copy")
+        try store.harness.tamperAsSuperuser("DELETE FROM walaudit.event_log; INSERT INTO walaudit.event_log SELECT * FROM older_copy")
         #expect(try store.verify(withCheckpoints: false).status == 0)
         let result = try store.verify()
         #expect(result.status == 1)

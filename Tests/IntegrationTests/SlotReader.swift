@@ -25,7 +25,7 @@ struct SlotReader {
             "SELECT encode(data, 'hex') FROM \(function)($1, NULL, NULL, 'include-xids', '1', "
                 + "'include-timestamp', '1', 'skip-empty-xacts', '1')", [slot])
         return try result.rows.map { row in
-            let raw = hexBytes(row[0]!)
+            let raw = Hex.decode(row[0]!) ?? []
             do throws(DecodeError) {
                 return (raw, try TestDecoding.parseRecord(raw))
             } catch {
@@ -43,22 +43,6 @@ struct ParseFailure: Error, CustomStringConvertible {
     let record: String
     let error: DecodeError
     var description: String { "could not parse real server output \(record.debugDescription): \(error)" }
-}
-
-func hexBytes(_ hex: String) -> [UInt8] {
-    var bytes: [UInt8] = []
-    bytes.reserveCapacity(hex.utf8.count / 2)
-    var high: UInt8?
-    for c in hex.utf8 {
-        let nibble = c <= 0x39 ? c - 0x30 : c - 0x61 + 10
-        if let h = high {
-            bytes.append(h << 4 | nibble)
-            high = nil
-        } else {
-            high = nibble
-        }
-    }
-    return bytes
 }
 
 /// Compares a decoded tuple with the row the server holds, column by column:

@@ -42,6 +42,17 @@ public struct WalauditHarness {
         return String(decoding: result.stdout, as: UTF8.self)
     }
 
+    /// Runs `sql` as a superuser with the event log's append-only triggers
+    /// off, as an attacker with superuser rights would, then turns them on.
+    public func tamperAsSuperuser(_ sql: String) throws {
+        try database.connection.execute("""
+            ALTER TABLE walaudit.event_log DISABLE TRIGGER ALL;
+            \(sql);
+            ALTER TABLE walaudit.event_log ENABLE ALWAYS TRIGGER walaudit_append_only;
+            ALTER TABLE walaudit.event_log ENABLE ALWAYS TRIGGER walaudit_no_truncate;
+            """)
+    }
+
     /// Starts `walaudit run` in the background.
     public func startWorker(_ extraArguments: [String] = []) throws -> WorkerProcess {
         try WorkerProcess(arguments: ["run"] + connectionArguments + extraArguments)
