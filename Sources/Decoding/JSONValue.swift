@@ -86,6 +86,11 @@ public struct JSONSyntaxError: Error, Equatable, Sendable, CustomStringConvertib
     public var offset: Int
     public var reason: String
     public var description: String { "invalid JSON at byte \(offset): \(reason)" }
+
+    public init(offset: Int, reason: String) {
+        self.offset = offset
+        self.reason = reason
+    }
 }
 
 extension JSONValue {

@@ -4,10 +4,17 @@ import Decoding
 /// (docs/chain-format.md). It depends on no server setting: timestamps are
 /// integers, JSON is encoded structurally (never `jsonb::text`), numbers in
 /// the decimal form PostgreSQL's numeric type prints.
-public struct CanonicalEncoder {
-    public private(set) var bytes: [UInt8] = []
+public struct CanonicalEncoder: Sendable {
+    public internal(set) var bytes: [UInt8] = []
+    /// Members of the objects being read from JSON text (CanonicalJSONText.swift).
+    var members: [MemberSpan] = []
+    /// Where an object's members wait while they are put in key order.
+    var scratch: [UInt8] = []
 
     public init() {}
+
+    /// Empties the buffer, keeping its capacity (one encoder per verifier).
+    public mutating func removeAll() { bytes.removeAll(keepingCapacity: true) }
 
     enum Tag: UInt8 {
         case null = 0x00, text = 0x01, integer = 0x02, bytes = 0x03, textArray = 0x04, timestamp = 0x05, json = 0x06
@@ -15,9 +22,12 @@ public struct CanonicalEncoder {
 
     public mutating func raw(_ data: some Sequence<UInt8>) { bytes.append(contentsOf: data) }
 
-    private mutating func length(_ n: Int) {
+    mutating func length(_ n: Int) {
         let v = UInt32(n)
-        bytes.append(contentsOf: [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)])
+        bytes.append(UInt8(v >> 24))
+        bytes.append(UInt8(v >> 16 & 0xFF))
+        bytes.append(UInt8(v >> 8 & 0xFF))
+        bytes.append(UInt8(v & 0xFF))
     }
 
     private mutating func int64(_ v: Int64) {
@@ -34,6 +44,13 @@ public struct CanonicalEncoder {
         bytes.append(contentsOf: s.utf8)
     }
 
+    /// A text field from UTF-8 bytes as stored.
+    public mutating func text(bytes text: UnsafeRawBufferPointer) {
+        bytes.append(Tag.text.rawValue)
+        length(text.count)
+        bytes.append(contentsOf: text)
+    }
+
     public mutating func integer(_ v: Int64?) {
         guard let v else { return null() }
         bytes.append(Tag.integer.rawValue)
@@ -48,6 +65,13 @@ public struct CanonicalEncoder {
         bytes.append(contentsOf: d)
     }
 
+    /// A bytes field from bytes as stored.
+    public mutating func data(bytes data: UnsafeRawBufferPointer) {
+        bytes.append(Tag.bytes.rawValue)
+        length(data.count)
+        bytes.append(contentsOf: data)
+    }
+
     public mutating func timestamp(_ t: PostgresTimestamp) {
         bytes.append(Tag.timestamp.rawValue)
         length(8)
@@ -56,9 +80,14 @@ public struct CanonicalEncoder {
 
     public mutating func textArray(_ items: [String]?) {
         guard let items else { return null() }
+        textArray { e in for item in items { e.text(item) } }
+    }
+
+    /// A text array field whose items `body` encodes (text or NULL fields).
+    mutating func textArray(_ body: (inout CanonicalEncoder) -> Void) {
         bytes.append(Tag.textArray.rawValue)
         let lengthAt = reserveLength()
-        for item in items { text(item) }
+        body(&self)
         patchLength(at: lengthAt)
     }
 
@@ -72,13 +101,18 @@ public struct CanonicalEncoder {
 
     /// Room for a u32 length written once the body is known (no copying of
     /// nested bodies).
-    private mutating func reserveLength() -> Int {
-        bytes.append(contentsOf: [0, 0, 0, 0])
+    mutating func reserveLength() -> Int {
+        length(0)
         return bytes.count
     }
 
-    private mutating func patchLength(at bodyStart: Int) {
-        let v = UInt32(bytes.count - bodyStart)
+    mutating func patchLength(at bodyStart: Int) {
+        patch(bytes.count - bodyStart, at: bodyStart)
+    }
+
+    /// Writes `n` into the u32 reserved before `bodyStart`.
+    mutating func patch(_ n: Int, at bodyStart: Int) {
+        let v = UInt32(n)
         bytes[bodyStart - 4] = UInt8(v >> 24)
         bytes[bodyStart - 3] = UInt8(v >> 16 & 0xFF)
         bytes[bodyStart - 2] = UInt8(v >> 8 & 0xFF)
@@ -105,9 +139,11 @@ public struct CanonicalEncoder {
             length(items.count)
             for item in items { jsonBody(item) }
         case .object(let members):
-            // Later duplicates win; then byte order of the keys.
-            var last = [String: Int](minimumCapacity: members.count)
-            for (index, member) in members.enumerated() { last[member.key] = index }
+            // Later duplicates win; then byte order of the keys. Keys are
+            // compared as bytes: Swift's String equality would merge
+            // canonically equivalent keys ("é" and "e\u{301}") that jsonb keeps apart.
+            var last = [[UInt8]: Int](minimumCapacity: members.count)
+            for (index, member) in members.enumerated() { last[Array(member.key.utf8)] = index }
             let chosen = last.values.sorted { members[$0].key.utf8.lexicographicallyPrecedes(members[$1].key.utf8) }
             bytes.append(UInt8(ascii: "o"))
             length(chosen.count)

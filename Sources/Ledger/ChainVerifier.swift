@@ -1,27 +1,5 @@
+import Glibc
 import Decoding
-
-/// An event as stored, with everything needed to recheck it.
-public struct StoredEvent: Sendable {
-    public var seq: Int64
-    /// The event's fields; the payload fields are nil when purged.
-    public var event: AuditEvent
-    public var purged: Bool
-    public var payloadSalt: [UInt8]?
-    public var payloadDigest: [UInt8]
-    public var prevHash: [UInt8]
-    public var hash: [UInt8]
-
-    public init(seq: Int64, event: AuditEvent, purged: Bool, payloadSalt: [UInt8]?, payloadDigest: [UInt8],
-                prevHash: [UInt8], hash: [UInt8]) {
-        self.seq = seq
-        self.event = event
-        self.purged = purged
-        self.payloadSalt = payloadSalt
-        self.payloadDigest = payloadDigest
-        self.prevHash = prevHash
-        self.hash = hash
-    }
-}
 
 /// The outcome of checking a chain (same fields as `walaudit.verify_chain`).
 public struct VerificationReport: Equatable, Sendable {
@@ -43,6 +21,8 @@ public struct ChainVerifier: Sendable {
     private var previousHash: [UInt8]?
     /// Heads vouched for by signed checkpoints: seq → hash.
     private var anchors: [Int64: [UInt8]] = [:]
+    /// Reused for every preimage (no allocation per event).
+    private var encoder = CanonicalEncoder()
 
     /// Starts at `fromSeq`; `previousHash` is the hash of `fromSeq - 1` (nil:
     /// take the first event's prev_hash on trust, e.g. for a range).
@@ -83,8 +63,9 @@ public struct ChainVerifier: Sendable {
     }
 
     /// Checks the next event; returns false once a problem was found.
+    /// Throws only when a stored value cannot be read at all.
     @discardableResult
-    public mutating func check(_ stored: StoredEvent) -> Bool {
+    public mutating func check(_ stored: StoredEvent) throws -> Bool {
         guard report.ok else { return false }
         let seq = stored.seq
         if seq != expectedSeq {
@@ -92,27 +73,47 @@ public struct ChainVerifier: Sendable {
                         seq < expectedSeq ? "seq \(seq) out of order (expected \(expectedSeq))"
                                           : "events missing: seq \(expectedSeq) to \(seq - 1) are not in the store")
         }
-        if let previousHash, stored.prevHash != previousHash {
+        guard let prevHash = stored.prevHash else { return fail(seq, "link broken: seq \(seq) has no prev_hash") }
+        if let previousHash, !Self.same(previousHash, prevHash) {
             return fail(seq, "link broken: prev_hash of seq \(seq) is not the hash of seq \(seq - 1) (events removed, reordered or replaced)")
         }
         if stored.purged {
+            // Otherwise marking an event purged would hide an altered payload.
+            guard !stored.holdsPayload else {
+                return fail(seq, "payload altered: seq \(seq) is marked purged but still holds a payload")
+            }
             report.purged += 1
         } else {
-            guard let salt = stored.payloadSalt,
-                  Chain.payloadDigest(of: stored.event, salt: salt) == stored.payloadDigest else {
+            encoder.removeAll()
+            encoder.raw(Chain.payloadDomain)
+            guard let salt = stored.payloadSalt, let digest = stored.payloadDigest else {
+                return fail(seq, "payload altered: seq \(seq) has no payload salt or digest but is not marked purged")
+            }
+            encoder.raw(salt)
+            try stored.encodePayload(into: &encoder)
+            guard Self.same(Crypto.sha256(encoder.bytes), digest) else {
                 return fail(seq, "payload altered: row_key, old_row or new_row of seq \(seq) does not match its digest")
             }
         }
-        if Chain.hash(seq: seq, event: stored.event, payloadDigest: stored.payloadDigest, prevHash: stored.prevHash) != stored.hash {
+        encoder.removeAll()
+        encoder.raw(Chain.eventDomain)
+        encoder.raw(prevHash)
+        try stored.encodeHashFields(into: &encoder)
+        let hash = stored.hash
+        guard Self.same(Crypto.sha256(encoder.bytes), hash) else {
             return fail(seq, "event altered: a field of seq \(seq) (time, operation, table, who, where, digest) does not match its hash")
         }
-        if let signed = anchors[seq], signed != stored.hash {
+        if let signed = anchors[seq], !Self.same(signed, hash) {
             return fail(seq, "seq \(seq) differs from its signed checkpoint: the chain from here on was rewritten (or another copy restored)")
         }
         report.checked += 1
         expectedSeq = seq + 1
-        previousHash = stored.hash
+        previousHash = Array(hash)
         return true
+    }
+
+    private static func same(_ a: [UInt8], _ b: UnsafeRawBufferPointer) -> Bool {
+        a.count == b.count && (a.isEmpty || a.withUnsafeBytes { memcmp($0.baseAddress!, b.baseAddress!, a.count) == 0 })
     }
 
     private mutating func fail(_ seq: Int64, _ problem: String) -> Bool {

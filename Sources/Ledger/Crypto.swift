@@ -2,12 +2,16 @@ import CLibCrypto
 
 /// SHA-256 and HMAC-SHA-256 through OpenSSL's libcrypto.
 public enum Crypto {
+    /// SHA-256 fetched once: `EVP_sha256()` makes OpenSSL 3 look the
+    /// algorithm up again on every digest, which cost more than the hashing.
+    nonisolated(unsafe) private static let sha256Algorithm: OpaquePointer = EVP_MD_fetch(nil, "SHA256", nil)
+
     /// SHA-256 of `data`.
     public static func sha256(_ data: [UInt8]) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0
         _ = data.withUnsafeBytes { input in
-            EVP_Digest(input.baseAddress, input.count, &digest, &length, EVP_sha256(), nil)
+            EVP_Digest(input.baseAddress, input.count, &digest, &length, sha256Algorithm, nil)
         }
         return digest
     }

@@ -1,62 +1,132 @@
 import Decoding
 import PostgresClient
 
-/// Reads stored events in seq order through a server-side cursor, in
-/// batches, inside one REPEATABLE READ transaction (a consistent snapshot
-/// while the worker keeps appending).
+/// Reads stored events in seq order with one binary `COPY … TO STDOUT`
+/// inside a REPEATABLE READ transaction (a consistent snapshot while the
+/// worker keeps appending). Each event is handed over as its columns'
+/// bytes, so the verifier re-encodes what is stored without parsing it into
+/// an `AuditEvent` first.
 public struct EventReader {
     public let connection: Connection
-    public var batchSize = 5_000
 
     public init(connection: Connection) {
         self.connection = connection
     }
 
-    /// Columns in the order `stored(from:)` reads them. Times as exact
-    /// microseconds, arrays and JSON as JSON text (structure, not text, is
-    /// what the chain hashes), client_addr through inet's output function.
-    static let columns = """
-        seq, (extract(epoch FROM event_time) * 1000000)::bigint, operation, schema_name, table_name,
-        array_to_json(changed_columns)::text, db_user, role_name, app_user, app_context::text, application_name,
-        client_addr, client_port, backend_pid, xid, lsn::text, lsn_position, row_key::text, old_row::text,
-        new_row::text, encode(payload_salt, 'hex'), encode(payload_digest, 'hex'), encode(prev_hash, 'hex'),
-        encode(hash, 'hex'), purged_at IS NOT NULL
-        """
-
-    /// Calls `body` for every event with `fromSeq <= seq <= toSeq`, in order.
+    /// Calls `body` for every event with `fromSeq <= seq <= toSeq`, in
+    /// order, until it returns false. The event is valid during the call only.
     public func forEach(fromSeq: Int64? = nil, toSeq: Int64? = nil, _ body: (StoredEvent) throws -> Bool) throws {
         try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         defer { _ = try? connection.execute("ROLLBACK") }
-        try connection.execute("""
-            DECLARE walaudit_verify NO SCROLL CURSOR FOR SELECT \(Self.columns) FROM walaudit.event_log
-            WHERE seq >= \(fromSeq ?? 1) AND seq <= \(toSeq ?? Int64.max) ORDER BY seq
-            """)
-        while true {
-            let batch = try connection.execute("FETCH \(batchSize) FROM walaudit_verify")
-            for row in batch.rows {
-                guard try body(try Self.stored(from: row)) else { return }
-            }
-            if batch.rows.count < batchSize { return }
+        var reader = BinaryCopyReader()
+        try connection.copyOut("""
+            COPY (SELECT \(StoredEvent.selectList) FROM walaudit.event_log
+                  WHERE seq >= \(fromSeq ?? 1) AND seq <= \(toSeq ?? Int64.max) ORDER BY seq) TO STDOUT (FORMAT binary)
+            """) { message in
+            guard try reader.read(message) else { return true }
+            return try body(try StoredEvent(message: message, fields: reader.fields))
+        }
+    }
+}
+
+/// One stored event as the binary values of its columns.
+public struct StoredEvent {
+    /// How a column's binary value becomes a canonical field.
+    enum Kind {
+        case integer, timestamp, text, textArray, json, bytes
+    }
+
+    /// The fields of the event hash, in chain order (docs/chain-format.md),
+    /// as the stored columns that hold them.
+    static let hashFields: [(column: String, kind: Kind)] = [
+        ("seq", .integer), ("event_time", .timestamp), ("operation", .text), ("schema_name", .text),
+        ("table_name", .text), ("changed_columns", .textArray), ("db_user", .text), ("role_name", .text),
+        ("app_user", .text), ("app_context", .json), ("application_name", .text),
+        // inet's output form (127.0.0.1, not the ::text cast's 127.0.0.1/32)
+        ("CASE WHEN client_addr IS NOT NULL THEN format('%s', client_addr) END", .text),
+        ("client_port", .integer), ("backend_pid", .integer), ("xid", .integer), ("lsn", .integer),
+        ("lsn_position", .integer), ("payload_digest", .bytes),
+    ]
+    /// The payload the digest covers, in order.
+    static let payloadFields: [(column: String, kind: Kind)] = [("row_key", .json), ("old_row", .json), ("new_row", .json)]
+    static let saltColumn = hashFields.count + payloadFields.count
+    static let selectList = (hashFields + payloadFields).map(\.column).joined(separator: ", ")
+        + ", payload_salt, prev_hash, hash, purged_at IS NOT NULL"
+
+    private let message: UnsafeRawBufferPointer
+    private let fields: [Range<Int>?]
+    public let seq: Int64
+    /// True when retention purged the payload (its digest stays).
+    public let purged: Bool
+
+    init(message: UnsafeRawBufferPointer, fields: [Range<Int>?]) throws(BinaryCopyError) {
+        guard fields.count == Self.saltColumn + 4, let seq = fields[0], seq.count == 8,
+              let purged = fields[Self.saltColumn + 3], purged.count == 1, fields[Self.saltColumn + 2] != nil else {
+            throw BinaryCopyError("unexpected columns in walaudit.event_log")
+        }
+        self.message = message
+        self.fields = fields
+        self.seq = BinaryCopyReader.int64(message, at: seq.lowerBound)
+        self.purged = message[purged.lowerBound] != 0
+    }
+
+    private func field(_ index: Int) -> UnsafeRawBufferPointer? {
+        fields[index].map { UnsafeRawBufferPointer(rebasing: message[$0]) }
+    }
+
+    public var payloadSalt: UnsafeRawBufferPointer? { field(Self.saltColumn) }
+    /// Whether any payload column or the salt is still there.
+    public var holdsPayload: Bool { (Self.hashFields.count...Self.saltColumn).contains { fields[$0] != nil } }
+    public var payloadDigest: UnsafeRawBufferPointer? { field(Self.hashFields.count - 1) }
+    public var prevHash: UnsafeRawBufferPointer? { field(Self.saltColumn + 1) }
+    public var hash: UnsafeRawBufferPointer { field(Self.saltColumn + 2)! }
+
+    /// The bytes the event hash covers, after the domain tag and prev_hash.
+    func encodeHashFields(into encoder: inout CanonicalEncoder) throws(JSONSyntaxError) {
+        for (index, field) in Self.hashFields.enumerated() { try encode(index, as: field.kind, into: &encoder) }
+    }
+
+    /// The bytes the payload digest covers, after the domain tag and salt.
+    func encodePayload(into encoder: inout CanonicalEncoder) throws(JSONSyntaxError) {
+        for (offset, field) in Self.payloadFields.enumerated() {
+            try encode(Self.hashFields.count + offset, as: field.kind, into: &encoder)
         }
     }
 
-    static func stored(from row: [String?]) throws -> StoredEvent {
-        func json(_ text: String?) throws -> JSONValue? { try text.map { try JSONValue(parsing: $0) } }
-        func int(_ text: String?) -> Int64? { text.flatMap { Int64($0) } }
-        func bytes(_ text: String?) -> [UInt8]? { text.flatMap(Hex.decode) }
-        var changed: [String]?
-        if case .array(let items)? = try json(row[5]) {
-            changed = items.compactMap { if case .string(let s) = $0 { s } else { nil } }
+    private func encode(_ index: Int, as kind: Kind, into e: inout CanonicalEncoder) throws(JSONSyntaxError) {
+        guard let value = field(index) else { return e.null() }
+        switch kind {
+        case .integer:
+            // int4 or int8 (pg_lsn: the same 8 bytes, unsigned)
+            e.integer(value.count == 4 ? Int64(BinaryCopyReader.int32(value, at: 0)) : BinaryCopyReader.int64(value, at: 0))
+        case .timestamp:
+            // microseconds since 2000-01-01 UTC → since 1970
+            e.timestamp(PostgresTimestamp(microsecondsSinceEpoch: BinaryCopyReader.int64(value, at: 0) &+ 946_684_800_000_000))
+        case .text:
+            e.text(bytes: value)
+        case .bytes:
+            e.data(bytes: value)
+        case .json:
+            // jsonb's binary form: version 1, then its text
+            guard value.first == 1 else { throw JSONSyntaxError(offset: 0, reason: "unknown jsonb binary version") }
+            try e.json(text: UnsafeRawBufferPointer(rebasing: value.dropFirst()))
+        case .textArray:
+            // ndim, has-null flag, element type, (size, lower bound) per
+            // dimension, then the elements in order (-1 length: NULL)
+            let dimensions = Int(BinaryCopyReader.int32(value, at: 0))
+            var offset = 12 + 8 * dimensions
+            e.textArray { e in
+                while offset + 4 <= value.count {
+                    let length = Int(BinaryCopyReader.int32(value, at: offset))
+                    offset += 4
+                    if length < 0 {
+                        e.null()
+                    } else {
+                        e.text(bytes: UnsafeRawBufferPointer(rebasing: value[offset..<min(offset + length, value.count)]))
+                        offset += length
+                    }
+                }
+            }
         }
-        let event = AuditEvent(
-            eventTime: PostgresTimestamp(microsecondsSinceEpoch: int(row[1]) ?? 0),
-            operation: AuditEvent.Operation(rawValue: row[2] ?? "") ?? .gap,
-            schemaName: row[3], tableName: row[4], changedColumns: changed,
-            actor: Actor(dbUser: row[6], roleName: row[7], appUser: row[8], appContext: try json(row[9]),
-                         applicationName: row[10], clientAddr: row[11], clientPort: int(row[12]), backendPID: int(row[13])),
-            xid: int(row[14]), lsn: row[15].flatMap(LSN.parse), lsnPosition: int(row[16]),
-            rowKey: try json(row[17]), oldRow: try json(row[18]), newRow: try json(row[19]))
-        return StoredEvent(seq: int(row[0]) ?? 0, event: event, purged: row[24] == "t", payloadSalt: bytes(row[20]),
-                           payloadDigest: bytes(row[21]) ?? [], prevHash: bytes(row[22]) ?? [], hash: bytes(row[23]) ?? [])
     }
 }

@@ -148,6 +148,49 @@ public final class Connection {
         if let firstError { throw firstError }
     }
 
+    /// Runs `COPY … TO STDOUT` and hands each CopyData message (one row,
+    /// or the binary header/trailer) to `body`, valid only during the call.
+    /// When `body` returns false the statement is cancelled and the rest of
+    /// the output discarded.
+    public func copyOut(_ sql: String, _ body: (UnsafeRawBufferPointer) throws -> Bool) throws {
+        guard let start = PQexec(handle, sql) else { throw PostgresError(message: Self.clientMessage(handle)) }
+        let status = PQresultStatus(start)
+        defer { PQclear(start) }
+        guard status == PGRES_COPY_OUT else { throw Self.error(from: start, connection: handle) }
+        var stopped = false
+        var bodyError: Error?
+        while true {
+            var buffer: UnsafeMutablePointer<CChar>?
+            let length = PQgetCopyData(handle, &buffer, 0)
+            if length == -1 { break }  // COPY done; its result follows
+            guard length >= 0, let buffer else { throw PostgresError(message: Self.clientMessage(handle)) }
+            defer { PQfreemem(buffer) }
+            guard !stopped else { continue }
+            do {
+                if try !body(UnsafeRawBufferPointer(start: buffer, count: Int(length))) { stopped = true }
+            } catch {
+                bodyError = error
+                stopped = true
+            }
+            // Stop the server producing rows nobody reads.
+            if stopped, let cancel = PQgetCancel(handle) {
+                var message = [CChar](repeating: 0, count: 256)
+                _ = PQcancel(cancel, &message, Int32(message.count))
+                PQfreeCancel(cancel)
+            }
+        }
+        var firstError: PostgresError?
+        while let result = PQgetResult(handle) {
+            if PQresultStatus(result) != PGRES_COMMAND_OK && firstError == nil {
+                firstError = Self.error(from: result, connection: handle)
+            }
+            PQclear(result)
+        }
+        if let bodyError { throw bodyError }
+        // A cancellation we asked for is not an error.
+        if let firstError, !(stopped && firstError.sqlState == "57014") { throw firstError }
+    }
+
     private static func rows(of result: OpaquePointer) -> QueryResult {
         let columnCount = PQnfields(result)
         let rowCount = PQntuples(result)

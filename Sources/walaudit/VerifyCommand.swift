@@ -72,7 +72,7 @@ struct VerifyCommand: ParsableCommand {
         try EventReader(connection: store).forEach { event in
             seen += 1
             if progress && seen % 50_000 == 0 { FileHandle.standardError.write(Data("\rchecked \(seen) events…".utf8)) }
-            return verifier.check(event)
+            return try verifier.check(event)
         }
         if progress && seen >= 50_000 { FileHandle.standardError.write(Data("\r".utf8)) }
         verifier.finish()

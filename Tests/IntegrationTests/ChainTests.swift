@@ -41,6 +41,14 @@ import TestSupport
         ("UPDATE walaudit.event_log SET new_row = jsonb_set(new_row, '{v}', '\"forged\"') WHERE seq = 7", "TAMPERED at seq 7: payload altered"),
         ("UPDATE walaudit.event_log SET event_time = event_time + interval '1 second' WHERE seq = 5", "TAMPERED at seq 5: event altered"),
         ("UPDATE walaudit.event_log SET db_user = 'someone_else' WHERE seq = 9", "TAMPERED at seq 9: event altered"),
+        ("UPDATE walaudit.event_log SET changed_columns = ARRAY['v', 'id'] WHERE seq = 6", "TAMPERED at seq 6: event altered"),
+        ("UPDATE walaudit.event_log SET client_addr = '10.0.0.1' WHERE seq = 8", "TAMPERED at seq 8: event altered"),
+        ("UPDATE walaudit.event_log SET app_context = '{\"request_id\": \"forged\"}' WHERE seq = 10", "TAMPERED at seq 10: event altered"),
+        ("UPDATE walaudit.event_log SET lsn = lsn + 1 WHERE seq = 11", "TAMPERED at seq 11: event altered"),
+        ("UPDATE walaudit.event_log SET row_key = '{\"id\": 99}' WHERE seq = 13", "TAMPERED at seq 13: payload altered"),
+        // Marking an event purged must not hide an altered payload.
+        ("UPDATE walaudit.event_log SET purged_at = now(), new_row = '{\"id\": 14, \"v\": \"forged\"}' WHERE seq = 14",
+         "TAMPERED at seq 14: payload altered"),
         ("DELETE FROM walaudit.event_log WHERE seq = 12", "TAMPERED at seq 12: events missing"),
         ("UPDATE walaudit.event_log SET seq = -3 WHERE seq = 3; UPDATE walaudit.event_log SET seq = 3 WHERE seq = 4; "
             + "UPDATE walaudit.event_log SET seq = 4 WHERE seq = -3", "TAMPERED at seq 3: link broken"),

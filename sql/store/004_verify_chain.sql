@@ -86,7 +86,8 @@ $$;
 
 -- Rechecks the chain from from_seq to to_seq (default: all of it) in seq
 -- order: no seq missing, every prev_hash the previous hash, every payload
--- matching its digest (unless purged), every hash matching its event. The
+-- matching its digest (a purged event must hold no payload at all), every
+-- hash matching its event. The
 -- first failure is reported with its seq and kind.
 CREATE FUNCTION walaudit.verify_chain(from_seq bigint DEFAULT NULL, to_seq bigint DEFAULT NULL)
     RETURNS TABLE (ok boolean, checked bigint, purged bigint, first_bad_seq bigint, problem text)
@@ -115,7 +116,13 @@ BEGIN
             problem := format('link broken: prev_hash of seq %s is not the hash of seq %s (events removed, reordered or replaced)', e.seq, e.seq - 1);
             RETURN NEXT; RETURN;
         END IF;
-        IF e.purged_at IS NOT NULL THEN
+        IF e.purged_at IS NOT NULL AND num_nonnulls(e.row_key, e.old_row, e.new_row, e.payload_salt) > 0 THEN
+            -- Otherwise marking an event purged would hide an altered payload.
+            ok := false;
+            first_bad_seq := e.seq;
+            problem := format('payload altered: seq %s is marked purged but still holds a payload', e.seq);
+            RETURN NEXT; RETURN;
+        ELSIF e.purged_at IS NOT NULL THEN
             purged := purged + 1;
         ELSIF e.payload_salt IS NULL OR walaudit.chain_payload_digest(e) <> e.payload_digest THEN
             ok := false;
