@@ -19,9 +19,23 @@ public final class EventStore {
         self.connection = connection
     }
 
+    static let headQuery = "SELECT seq, encode(hash, 'hex') FROM walaudit.event_log ORDER BY seq DESC LIMIT 1"
+
     /// The chain as stored: the last event's seq and hash.
     public func loadChain() throws(PostgresError) -> Chain {
-        let result = try connection.execute("SELECT seq, encode(hash, 'hex') FROM walaudit.event_log ORDER BY seq DESC LIMIT 1")
+        Self.chain(from: try connection.execute(Self.headQuery))
+    }
+
+    /// Inside a transaction: takes the chain's append lock (the row of
+    /// walaudit.chain, which SQL functions appending POLICY events take
+    /// too), then reads the head, so events go after whatever they added.
+    /// One round trip; the second statement gets a snapshot taken after
+    /// the lock was granted.
+    public func lockChain() throws(PostgresError) -> Chain {
+        Self.chain(from: try connection.execute("SELECT 1 FROM walaudit.chain FOR UPDATE; " + Self.headQuery))
+    }
+
+    private static func chain(from result: QueryResult) -> Chain {
         guard let row = result.rows.first else { return Chain() }
         return Chain(seq: Int64(row[0]!)!, head: Hex.decode(row[1]!) ?? [])
     }

@@ -84,6 +84,7 @@ public final class CaptureWorker: Sendable {
     /// One connected session: load state from the store, stream, store, confirm.
     private func runSession(connected: () -> Void) throws {
         let target = try Connection(configuration.target, overrides: [("application_name", "walaudit-worker")])
+        try Self.becomeWriter(target)
         let store = EventStore(connection: target)
         let state = try StoredState.load(from: target, slot: configuration.slot)
         let guardConnection = try claimSlot(recordingLossIn: store, lastLSN: state.lastLSN)
@@ -104,6 +105,20 @@ public final class CaptureWorker: Sendable {
     }
 
     static let replicationApplicationName = "walaudit"
+
+    /// The store is written as walaudit_writer, which may only insert
+    /// events, whatever login the worker was given.
+    static func becomeWriter(_ target: Connection) throws {
+        let member = try target.execute("SELECT pg_has_role(oid, 'MEMBER') FROM pg_roles WHERE rolname = 'walaudit_writer'")
+        guard let isMember = member.scalar else {
+            throw FatalWorkerError(description: "the audit store has no walaudit_writer role: run `walaudit setup` first")
+        }
+        guard isMember == "t" else {
+            let login = try target.execute("SELECT session_user").scalar ?? "?"
+            throw FatalWorkerError(description: "the worker writes the audit store as walaudit_writer, but its login \(login) is not a member: GRANT walaudit_writer TO \(SQLText.identifier(login))")
+        }
+        try target.execute("SET ROLE walaudit_writer")
+    }
 
     /// Makes sure this is the only worker on the slot, using a session
     /// advisory lock on the source that dies with its holder. Holding it, any
@@ -148,7 +163,7 @@ public final class CaptureWorker: Sendable {
         let detail = "changes committed after \(LSN.text(lastLSN)) until the slot was recreated are not in the trail"
         try connection.execute("BEGIN")
         do {
-            var chain = try store.loadChain()
+            var chain = try store.lockChain()
             let last = try connection.execute("""
                 SELECT 1 FROM walaudit.event_log WHERE seq = $1 AND operation = 'GAP'
                   AND new_row->>'reason' = 'slot invalidated' AND new_row->>'slot' = $2 AND new_row->>'last_stored_lsn' = $3

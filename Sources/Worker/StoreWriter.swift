@@ -171,7 +171,7 @@ final class StoreWriter: @unchecked Sendable {  // all shared state is guarded b
             for transaction in work { try write(transaction) }
             condition.lock()
             queuedChanges -= work.reduce(0) { $0 + $1.changeCount }
-        queuedBytes -= work.reduce(0) { $0 + $1.memoryBytes }
+            queuedBytes -= work.reduce(0) { $0 + $1.memoryBytes }
             let caughtUp = queue.isEmpty
             condition.broadcast()
             condition.unlock()
@@ -202,6 +202,7 @@ final class StoreWriter: @unchecked Sendable {  // all shared state is guarded b
         }
         if batch == nil {
             try store.connection.execute("BEGIN")
+            chain = try store.lockChain()
             batch = Batch(started: monotonicSeconds(), chainBefore: chain)
         }
         var count = 0
@@ -258,7 +259,9 @@ final class StoreWriter: @unchecked Sendable {  // all shared state is guarded b
     /// (and fsynced) to the external file first, then recorded in the store.
     private func checkpointIfDue() throws {
         let configuration = worker.configuration
-        guard let file = configuration.checkpointFile, let key = configuration.signingKey, let chainID, chain.seq > 0 else { return }
+        guard let file = configuration.checkpointFile, let key = configuration.signingKey, let chainID else { return }
+        chain = try store.loadChain()  // POLICY events may have been added from SQL
+        guard chain.seq > 0 else { return }
         let sinceSeq = chain.seq - (lastCheckpoint?.seq ?? 0)
         guard sinceSeq >= configuration.checkpointEvents || monotonicSeconds() - lastCheckpointAt >= configuration.checkpointInterval,
               sinceSeq > 0 || lastCheckpoint != nil else { return }

@@ -98,19 +98,28 @@ if only == nil || only == "memory" {
                  rows, elapsed, Double(rows) / elapsed, rss))
 
     let events = 1 + rows
-    let cliStart = ContinuousClock.now
-    let cli = try ChildProcess.run([walaudit, "verify", "--json"] + walauditConnection)
-    let cliSeconds = seconds(since: cliStart)
+    // The first read of freshly written rows also sets their hint bits
+    // (and writes those pages back); a live store gets that done by
+    // autovacuum. Both are measured: cold, then after VACUUM.
+    func timedVerify() throws -> (seconds: Double, result: (status: Int32, stdout: [UInt8], stderr: [UInt8])) {
+        let start = ContinuousClock.now
+        let result = try ChildProcess.run([walaudit, "verify", "--json"] + walauditConnection)
+        return (seconds(since: start), result)
+    }
+    let cold = try timedVerify()
+    try connection.execute("VACUUM walaudit.event_log")
+    let (cliSeconds, cli) = try timedVerify()
     let sqlRange = min(events, 100_000)
     let sqlStart = ContinuousClock.now
     let sql = try connection.execute("SELECT ok, checked FROM walaudit.verify_chain(1, \(sqlRange))").rows.first ?? []
     let sqlSeconds = seconds(since: sqlStart)
     let cliOutput = String(decoding: cli.stdout, as: UTF8.self)
-    guard cli.status == 0, cliOutput.contains("\"checked\":\(events)"), sql == ["t", String(sqlRange)] else {
+    guard cold.result.status == 0, cli.status == 0, cliOutput.contains("\"checked\":\(events)"), sql == ["t", String(sqlRange)] else {
         fail("verification disagreed: CLI \(cli.status) \(cliOutput), SQL \(sql)")
     }
-    print(String(format: "  verify: walaudit verify %d events in %.1f s (%.0f events/s); walaudit.verify_chain() %d events in %.1f s (%.0f events/s); both intact",
-                 events, cliSeconds, Double(events) / cliSeconds, sqlRange, sqlSeconds, Double(sqlRange) / sqlSeconds))
+    print(String(format: "  verify: walaudit verify %d events in %.1f s (%.0f events/s; cold, first read after ingest: %.1f s, %.0f events/s); walaudit.verify_chain() %d events in %.1f s (%.0f events/s); both intact",
+                 events, cliSeconds, Double(events) / cliSeconds, cold.seconds, Double(events) / cold.seconds,
+                 sqlRange, sqlSeconds, Double(sqlRange) / sqlSeconds))
 }
 
 // 2. Ingest of a pgbench backlog, walaudit vs pg_recvlogical.

@@ -6,15 +6,6 @@
 -- actor of its own statement. Emitting per statement (not once per
 -- transaction) means no earlier message can stand in for a later actor.
 
--- The role a statement runs as. Inside this SECURITY DEFINER function
--- current_user is walaudit's owner, so the effective role is read from the
--- session: the role set by SET ROLE, else the session user.
-CREATE FUNCTION walaudit.statement_role() RETURNS text
-    LANGUAGE sql STABLE SET search_path = pg_catalog
-AS $$
-    SELECT CASE WHEN current_setting('role') = 'none' THEN session_user::text ELSE current_setting('role') END
-$$;
-
 -- The actor message for the current statement, as JSON text. The xid ties
 -- the message to its transaction: with skip-empty-xacts a message may be
 -- printed before its transaction's BEGIN.

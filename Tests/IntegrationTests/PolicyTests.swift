@@ -1,0 +1,151 @@
+import Foundation
+import PostgresClient
+import Testing
+import TestSupport
+
+/// Retention, legal holds and the POLICY events that record them, through
+/// real roles on a real store (sql/store/007–009).
+@Suite struct PolicyTests {
+    /// The store's answer to `sql` as rows of text.
+    private func rows(_ connection: Connection, _ sql: String, _ parameters: [String?] = []) throws -> [[String?]] {
+        try connection.execute(sql, parameters).rows
+    }
+
+    private func seqs(_ connection: Connection, where condition: String) throws -> [String] {
+        try rows(connection, "SELECT seq FROM walaudit.event_log WHERE \(condition) ORDER BY seq").map { $0[0]! }
+    }
+
+    private func waitForRowEvents(_ harness: WalauditHarness, _ count: Int) throws {
+        let deadline = Date().addingTimeInterval(30)
+        while try Int(harness.database.connection.execute(
+            "SELECT count(*) FROM walaudit.event_log WHERE operation IN ('INSERT', 'UPDATE', 'DELETE')").scalar!)! < count {
+            guard Date() < deadline else { throw HarnessError("timed out waiting for \(count) row events") }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+    }
+
+    /// A 7-year compliance table and a 30-day governance table; holds on one
+    /// row and on one actor; the retention clock moved forward (test-only,
+    /// superuser session). Each run purges exactly the events expected from
+    /// what the workload did, keeps every held one, and the chain verifies.
+    @Test func retentionPurgesExactlyWhatPolicyAllowsAndHoldsKeep() throws {
+        let harness = try WalauditHarness.make()
+        let db = harness.database
+        let su = db.connection
+        let admin = "admin_\(db.name)"
+        try su.execute("""
+            CREATE TABLE orders (id integer PRIMARY KEY, amount numeric);
+            CREATE TABLE logs (id integer PRIMARY KEY, line text);
+            CREATE ROLE \(admin) LOGIN IN ROLE walaudit_admin;
+            """)
+        try harness.expectSuccess(["attach", "orders", "logs"])
+        let worker = try harness.startWorker()
+
+        // Before the boundary: 17 row events, 4 of them by mallory.
+        try su.execute("INSERT INTO orders SELECT i, i * 10 FROM generate_series(1, 5) i")
+        try su.execute("UPDATE orders SET amount = amount + 1 WHERE id IN (2, 3)")
+        try su.execute("INSERT INTO logs SELECT i, 'line ' || i FROM generate_series(1, 6) i")
+        try su.execute("BEGIN; SELECT walaudit.set_actor('mallory'); INSERT INTO logs SELECT i, 'm' || i FROM generate_series(7, 10) i; COMMIT;")
+        let boundary = try su.execute("SELECT clock_timestamp()").scalar!
+        // After it: 9 more, 1 by mallory.
+        try su.execute("INSERT INTO orders SELECT i, i * 10 FROM generate_series(6, 8) i")
+        try su.execute("UPDATE orders SET amount = 0 WHERE id = 3")
+        try su.execute("INSERT INTO logs SELECT i, 'late ' || i FROM generate_series(11, 13) i")
+        try su.execute("BEGIN; SELECT walaudit.set_actor('mallory'); UPDATE logs SET line = 'changed' WHERE id = 7; COMMIT;")
+        try su.execute("DELETE FROM logs WHERE id = 1")
+        try waitForRowEvents(harness, 26)
+
+        // Policies, by an admin login naming the person behind it, while the worker runs.
+        let asAdmin = try Connection(db.cluster.conninfo(database: db.name, user: admin))
+        try asAdmin.execute("SET walaudit.actor = 'officer@example.com'")
+        try asAdmin.execute("SELECT walaudit.set_retention('orders', '7 years', 'compliance')")
+        try asAdmin.execute("SELECT walaudit.set_retention('logs', '30 days')")
+        try asAdmin.execute(#"SELECT walaudit.place_legal_hold('order-3', 'billing dispute', 'orders', '{"id": 3}')"#)
+        try asAdmin.execute("SELECT walaudit.place_legal_hold('mallory', 'fraud investigation', actor => 'mallory')")
+        // The worker appends after the POLICY events without a fork.
+        try su.execute("INSERT INTO logs VALUES (14, 'after the policies')")
+        try waitForRowEvents(harness, 27)
+
+        // Ground truth from the workload, fixed before anything is purged.
+        let logsBefore = try seqs(su, where: "table_name = 'logs' AND operation = 'INSERT' AND (row_key->>'id')::int BETWEEN 1 AND 6")
+        let mallory = try seqs(su, where: "app_user = 'mallory'")
+        let ordersBefore = try seqs(su, where: "table_name = 'orders' AND (row_key->>'id')::int <= 5 AND event_time < '\(boundary)'")
+        let order3Before = try seqs(su, where: "table_name = 'orders' AND row_key = '{\"id\": 3}' AND event_time < '\(boundary)'")
+        let logsAfter = try seqs(su, where: "table_name = 'logs' AND operation <> 'POLICY' AND event_time > '\(boundary)' AND app_user IS DISTINCT FROM 'mallory'")
+        #expect((logsBefore.count, mallory.count, ordersBefore.count, order3Before.count, logsAfter.count) == (6, 5, 7, 2, 5))
+
+        /// apply_retention as the admin role in a superuser session (the
+        /// test clock is honoured only there), at `boundary + age`.
+        func applyRetention(after age: String, dryRun: Bool = false) throws -> [[String?]] {
+            let clock = try su.execute("SELECT ($1::timestamptz + $2::interval)::text", [boundary, age]).scalar!
+            try su.execute("SELECT set_config('walaudit.test_now', $1, false)", [clock])
+            try su.execute("SET ROLE \(admin); SET walaudit.actor = 'retention-job'")
+            defer { _ = try? su.execute("RESET ROLE; RESET walaudit.actor; RESET walaudit.test_now") }
+            return try rows(su, "SELECT * FROM walaudit.apply_retention($1)", [dryRun ? "t" : "f"])
+        }
+        let purged = { try self.seqs(su, where: "purged_at IS NOT NULL") }
+
+        // 30 days on: the early logs expire, mallory's are held, orders are young.
+        #expect(try applyRetention(after: "30 days", dryRun: true) == [["public.logs", "6", "4"]])
+        #expect(try purged().isEmpty)
+        #expect(try applyRetention(after: "30 days") == [["public.logs", "6", "4"]])
+        #expect(try purged() == logsBefore)
+
+        // Seven years on: the early orders expire except the held row; the later logs too.
+        #expect(try applyRetention(after: "7 years") == [["public.logs", "5", "5"], ["public.orders", "5", "2"]])
+        #expect(try purged() == (logsBefore + ordersBefore.filter { !order3Before.contains($0) } + logsAfter).sorted { Int($0)! < Int($1)! })
+        // Held events keep their payload.
+        #expect(try rows(su, "SELECT count(*) FROM walaudit.event_log WHERE seq = ANY($1::bigint[]) AND new_row IS NOT NULL",
+                         ["{" + (mallory + order3Before).joined(separator: ",") + "}"]) == [[String(mallory.count + order3Before.count)]])
+
+        // Compliance cannot be shortened, removed or weakened: not by the admin, not by a superuser.
+        for (connection, sql) in [(asAdmin, "SELECT walaudit.set_retention('orders', '1 year', 'compliance')"),
+                                  (su, "SELECT walaudit.set_retention('orders', '1 year', 'compliance')"),
+                                  (su, "SELECT walaudit.set_retention('orders', '2556 days', 'compliance')"),
+                                  (su, "SELECT walaudit.set_retention('orders', '7 years', 'governance')"),
+                                  (su, "SELECT walaudit.set_retention('orders', NULL)"),
+                                  (su, "DELETE FROM walaudit.retention_policy"),
+                                  (su, "UPDATE walaudit.retention_policy SET keep = '1 day'")] {
+            #expect(throws: PostgresError.self, "\(sql)") { try connection.execute(sql) }
+        }
+        #expect(try rows(su, "SELECT keep::text, mode FROM walaudit.retention_policies WHERE table_name = 'public.orders'")
+                == [["7 years", "compliance"]])
+        // Lengthening works; governance can be shortened by the admin.
+        try asAdmin.execute("SELECT walaudit.set_retention('orders', '10 years', 'compliance')")
+        try asAdmin.execute("SELECT walaudit.set_retention('logs', '1 day')")
+
+        // Released, the row's events go at the next run (10 years on now).
+        try asAdmin.execute("SELECT walaudit.release_legal_hold('order-3', 'dispute settled')")
+        #expect(throws: PostgresError.self) { try asAdmin.execute("SELECT walaudit.release_legal_hold('order-3', 'again')") }
+        #expect(try applyRetention(after: "10 years") == [["public.logs", "0", "5"], ["public.orders", "2", "0"]])
+        #expect(try purged().count == logsBefore.count + ordersBefore.count + logsAfter.count)
+
+        // Both verifiers pass and count the purged events.
+        let total = logsBefore.count + ordersBefore.count + logsAfter.count
+        let cli = try WalauditBinary.run(["verify", "--json"] + harness.connectionArguments)
+        #expect(cli.status == 0)
+        #expect(String(decoding: cli.stdout, as: UTF8.self).contains(#""purged":\#(total),"first_bad_seq":null"#))
+        #expect(try rows(su, "SELECT ok, purged FROM walaudit.verify_chain()") == [["t", String(total)]])
+
+        // Every policy call is a POLICY event with who did it, in order.
+        let superuser = try su.execute("SELECT session_user").scalar!
+        let policy = try rows(su, """
+            SELECT new_row->>'action', db_user, role_name, app_user, coalesce(table_name, '-') FROM walaudit.events
+            WHERE operation = 'POLICY' ORDER BY seq
+            """)
+        let officer: [String?] = [admin, admin, "officer@example.com"]
+        let job: [String?] = [superuser, admin, "retention-job"]
+        #expect(policy == [
+            ["set_retention"] + officer + ["orders"], ["set_retention"] + officer + ["logs"],
+            ["place_legal_hold"] + officer + ["orders"], ["place_legal_hold"] + officer + ["-"],
+            ["apply_retention"] + job + ["-"], ["apply_retention"] + job + ["-"], ["apply_retention"] + job + ["-"],
+            ["set_retention"] + officer + ["orders"], ["set_retention"] + officer + ["logs"],
+            ["release_legal_hold"] + officer + ["orders"], ["apply_retention"] + job + ["-"],
+        ])
+        #expect(try rows(su, """
+            SELECT new_row->'dry_run', new_row->'test_clock', new_row->'tables' FROM walaudit.events
+            WHERE operation = 'POLICY' AND new_row->>'action' = 'apply_retention' ORDER BY seq LIMIT 1
+            """) == [["true", "true", #"{"public.logs": [6, 4]}"#]])
+        #expect(worker.stop() == 0, "\(worker.log)")
+    }
+}

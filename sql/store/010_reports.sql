@@ -1,0 +1,128 @@
+-- walaudit, audit store: reports for auditors, and the log of their use.
+--
+-- The report functions read walaudit.events and record each call (who,
+-- which function, its arguments, how many rows it returned) in
+-- walaudit.access_log, which is itself append-only: the audit trail of the
+-- audit trail. Reading the events view directly is not logged (PostgreSQL
+-- has no SELECT triggers); grant auditors the functions, not the view, if
+-- every read must show.
+
+CREATE TABLE walaudit.access_log (
+    access_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    accessed_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+    db_user       text NOT NULL,
+    role_name     text NOT NULL,
+    app_user      text,
+    function_name text NOT NULL,
+    arguments     jsonb NOT NULL,
+    rows_returned bigint NOT NULL
+);
+CREATE TRIGGER walaudit_append_only BEFORE UPDATE OR DELETE ON walaudit.access_log
+    FOR EACH ROW EXECUTE FUNCTION walaudit.reject_event_change();
+CREATE TRIGGER walaudit_no_truncate BEFORE TRUNCATE ON walaudit.access_log
+    FOR EACH STATEMENT EXECUTE FUNCTION walaudit.reject_event_change();
+ALTER TABLE walaudit.access_log ENABLE ALWAYS TRIGGER walaudit_append_only;
+ALTER TABLE walaudit.access_log ENABLE ALWAYS TRIGGER walaudit_no_truncate;
+
+-- Records one report call.
+CREATE FUNCTION walaudit.log_access(function_name text, arguments jsonb, rows_returned bigint) RETURNS void
+    LANGUAGE sql SET search_path = pg_catalog
+AS $$
+    INSERT INTO walaudit.access_log (db_user, role_name, app_user, function_name, arguments, rows_returned)
+    VALUES (session_user, walaudit.statement_role(), nullif(current_setting('walaudit.actor', true), ''),
+            function_name, arguments, rows_returned)
+$$;
+
+-- A row's events, oldest first: those with its key, and the table's
+-- TRUNCATEs after its first event (they removed it too). `key` is the
+-- primary key as JSON, e.g. '{"id": 42}'. Served by the
+-- (schema_name, table_name, row_key) index.
+CREATE FUNCTION walaudit.row_history(tbl regclass, key jsonb)
+    RETURNS SETOF walaudit.events
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog
+AS $$
+DECLARE
+    scope record;
+    returned bigint;
+BEGIN
+    SELECT * INTO scope FROM walaudit.table_names(tbl);
+    RETURN QUERY
+        WITH mine AS (
+            SELECT l.seq FROM walaudit.event_log l
+            WHERE l.schema_name = scope.schema_name AND l.table_name = scope.table_name AND l.row_key = key
+        )
+        SELECT v.* FROM walaudit.events v WHERE v.seq IN (
+            SELECT seq FROM mine
+            UNION ALL
+            SELECT l.seq FROM walaudit.event_log l
+            WHERE l.schema_name = scope.schema_name AND l.table_name = scope.table_name AND l.row_key IS NULL
+              AND l.operation = 'TRUNCATE' AND l.seq > (SELECT min(seq) FROM mine))
+        ORDER BY v.seq;
+    GET DIAGNOSTICS returned = ROW_COUNT;
+    PERFORM walaudit.log_access('row_history', jsonb_build_object('tbl', tbl::text, 'key', key), returned);
+END
+$$;
+
+-- The row's image at time `at` as its last event up to then left it:
+-- new_row after an INSERT or UPDATE, NULL after a DELETE or TRUNCATE, NULL
+-- if nothing was recorded yet. A purged state is an error, not a NULL.
+CREATE FUNCTION walaudit.row_as_of(tbl regclass, key jsonb, at timestamptz)
+    RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog
+AS $$
+DECLARE
+    scope record;
+    latest walaudit.event_log;
+BEGIN
+    SELECT * INTO scope FROM walaudit.table_names(tbl);
+    SELECT l.* INTO latest FROM walaudit.event_log l
+    WHERE l.schema_name = scope.schema_name AND l.table_name = scope.table_name AND l.event_time <= at
+      AND (l.row_key = key OR (l.row_key IS NULL AND l.operation = 'TRUNCATE'))
+    ORDER BY l.seq DESC LIMIT 1;
+    PERFORM walaudit.log_access('row_as_of', jsonb_build_object('tbl', tbl::text, 'key', key, 'at', at), 1);
+    IF latest.seq IS NULL OR latest.operation IN ('DELETE', 'TRUNCATE') THEN
+        RETURN NULL;
+    END IF;
+    IF latest.purged_at IS NOT NULL THEN
+        RAISE EXCEPTION 'the state of % % at % was purged by retention (seq %)', tbl, key, at, latest.seq
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN latest.new_row;
+END
+$$;
+
+-- Events committed in [since, until), optionally of one table and/or by
+-- one actor (application user, login or role), in chain order. The BRIN
+-- index on event_time keeps a day's query to that day's blocks.
+CREATE FUNCTION walaudit.changes(since timestamptz, until timestamptz, tbl regclass DEFAULT NULL, actor text DEFAULT NULL)
+    RETURNS SETOF walaudit.events
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog
+AS $$
+DECLARE
+    scope record;
+    returned bigint;
+BEGIN
+    SELECT * INTO scope FROM walaudit.table_names(tbl);
+    RETURN QUERY
+        SELECT v.* FROM walaudit.events v
+        WHERE v.event_time >= since AND v.event_time < until
+          AND (tbl IS NULL OR (v.schema_name = scope.schema_name AND v.table_name = scope.table_name))
+          AND (actor IS NULL OR actor IN (v.app_user, v.db_user, v.role_name))
+        ORDER BY v.seq;
+    GET DIAGNOSTICS returned = ROW_COUNT;
+    PERFORM walaudit.log_access('changes',
+        jsonb_build_object('since', since, 'until', until, 'tbl', tbl::text, 'actor', actor), returned);
+END
+$$;
+
+-- Who read what through the report functions, newest last.
+CREATE VIEW walaudit.access AS
+    SELECT access_id, accessed_at, db_user, role_name, app_user, function_name, arguments, rows_returned
+    FROM walaudit.access_log;
+
+REVOKE ALL ON walaudit.access_log FROM PUBLIC;
+REVOKE ALL ON FUNCTION walaudit.log_access(text, jsonb, bigint), walaudit.row_history(regclass, jsonb),
+    walaudit.row_as_of(regclass, jsonb, timestamptz), walaudit.changes(timestamptz, timestamptz, regclass, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION walaudit.row_history(regclass, jsonb), walaudit.row_as_of(regclass, jsonb, timestamptz),
+    walaudit.changes(timestamptz, timestamptz, regclass, text) TO walaudit_reader, walaudit_admin;
+GRANT SELECT ON walaudit.access TO walaudit_admin;
