@@ -148,4 +148,139 @@ import TestSupport
             """) == [["true", "true", #"{"public.logs": [6, 4]}"#]])
         #expect(worker.stop() == 0, "\(worker.log)")
     }
+
+    /// Who may do what: readers read, admins set policy, the worker only
+    /// inserts, and nobody purges outside retention.
+    @Test func onlyTheRightRolesChangePolicyAndNobodyPurgesOutsideRetention() throws {
+        let harness = try WalauditHarness.make()
+        let db = harness.database
+        let su = db.connection
+        let (reader, admin) = ("reader_\(db.name)", "admin_\(db.name)")
+        try su.execute("""
+            CREATE TABLE t (id integer PRIMARY KEY, v text);
+            CREATE ROLE \(reader) LOGIN IN ROLE walaudit_reader;
+            CREATE ROLE \(admin) LOGIN IN ROLE walaudit_admin;
+            """)
+        try harness.expectSuccess(["attach", "t"])
+        let worker = try harness.startWorker()
+        try su.execute("INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 5) i")
+        try waitForRowEvents(harness, 5)
+        #expect(worker.stop() == 0)
+        let events = try su.execute("SELECT count(*) FROM walaudit.event_log").scalar
+
+        // A reader reads, but changes no policy and cannot touch the logs.
+        let asReader = try Connection(db.cluster.conninfo(database: db.name, user: reader))
+        #expect(try asReader.execute("SELECT count(*) FROM walaudit.events").scalar == events)
+        for sql in ["SELECT walaudit.set_retention('t', '1 day')", "SELECT walaudit.set_retention(NULL, '1 day')",
+                    "SELECT walaudit.place_legal_hold('h', 'why', 't')", "SELECT walaudit.release_legal_hold('h', 'why')",
+                    "SELECT * FROM walaudit.apply_retention()", "SELECT * FROM walaudit.access",
+                    "INSERT INTO walaudit.access_log (db_user, role_name, function_name, arguments, rows_returned) VALUES ('x', 'x', 'x', '{}', 0)",
+                    "INSERT INTO walaudit.retention_policy (keep, mode, set_by) VALUES ('1 day', 'governance', 'x')",
+                    "SELECT walaudit.append_event('POLICY', NULL, NULL, NULL, NULL, '{}')"] {
+            #expect(performing: { try asReader.execute(sql) }, throws: { ($0 as? PostgresError)?.sqlState == "42501" })
+        }
+        // Reports work for the reader and are logged.
+        #expect(try asReader.execute(#"SELECT count(*) FROM walaudit.row_history('t', '{"id": 2}')"#).scalar == "1")
+        let ofT = try su.execute("SELECT count(*) FROM walaudit.events WHERE table_name = 't'").scalar!  // the inserts and attach's DDL
+        #expect(try asReader.execute("SELECT count(*) FROM walaudit.changes(now() - interval '1 hour', now() + interval '1 hour', 't')").scalar == ofT)
+        #expect(try su.execute("SELECT function_name, db_user, rows_returned FROM walaudit.access ORDER BY access_id").rows
+                == [["row_history", reader, "1"], ["changes", reader, ofT]])
+
+        // The worker's role inserts only.
+        try su.execute("SET ROLE walaudit_writer")
+        for sql in ["UPDATE walaudit.event_log SET db_user = 'x' WHERE seq = 1", "DELETE FROM walaudit.event_log WHERE seq = 1",
+                    "UPDATE walaudit.checkpoint_log SET seq = 0", "DELETE FROM walaudit.access_log", "DELETE FROM walaudit.legal_hold"] {
+            #expect(throws: PostgresError.self, "\(sql)") { try su.execute(sql) }
+        }
+        try su.execute("RESET ROLE")
+
+        // Not even the owner purges an event retention does not allow, nor
+        // changes anything else on the way.
+        try su.execute("SELECT walaudit.set_retention('t', '1 year')")
+        try su.execute("SET walaudit.purging = 'on'")
+        for sql in ["UPDATE walaudit.event_log SET row_key = NULL, old_row = NULL, new_row = NULL, payload_salt = NULL, purged_at = now() WHERE seq = 3",
+                    "UPDATE walaudit.event_log SET row_key = NULL, old_row = NULL, new_row = NULL, payload_salt = NULL, purged_at = now(), db_user = 'x' WHERE seq = 3"] {
+            #expect(throws: PostgresError.self, "\(sql)") { try su.execute(sql) }
+        }
+        try su.execute("RESET walaudit.purging")
+
+        // An admin's session cannot move the retention clock.
+        let asAdmin = try Connection(db.cluster.conninfo(database: db.name, user: admin))
+        try asAdmin.execute("SET walaudit.test_now = '2100-01-01'")
+        #expect(try asAdmin.execute("SELECT * FROM walaudit.apply_retention()").rows.isEmpty)
+        #expect(try su.execute("SELECT new_row->'test_clock' FROM walaudit.events WHERE operation = 'POLICY' ORDER BY seq DESC LIMIT 1").scalar == "false")
+        #expect(try su.execute("SELECT count(*) FROM walaudit.event_log WHERE purged_at IS NOT NULL").scalar == "0")
+        #expect(try su.execute("SELECT ok FROM walaudit.verify_chain()").scalar == "t")
+    }
+
+    /// apply_retention alongside the worker's ingest and alongside itself:
+    /// no error, every change stored once, every purge counted once, and the
+    /// chain (with POLICY events between captured ones) verifies.
+    @Test func retentionRunsConcurrentlyWithIngestAndWithItself() throws {
+        let harness = try WalauditHarness.make()
+        let db = harness.database
+        try db.connection.execute("CREATE TABLE t (id integer PRIMARY KEY, v text)")
+        try harness.expectSuccess(["attach", "t"])
+        try db.connection.execute("SELECT walaudit.set_retention('t', '1 day')")
+        let worker = try harness.startWorker()
+        let conninfo = db.conninfo
+        let outcome = Outcome()
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) {
+            outcome.record {
+                let c = try Connection(conninfo)
+                for batch in 0..<40 {
+                    try c.execute("INSERT INTO t SELECT g, 'v' FROM generate_series($1::int + 1, $1::int + 50) g", [String(batch * 50)])
+                    outcome.add(inserted: 50)
+                    Thread.sleep(forTimeInterval: 0.01)
+                }
+            }
+            outcome.finishIngest()
+        }
+        for _ in 0..<2 {
+            DispatchQueue.global().async(group: group) {
+                outcome.record {
+                    let c = try Connection(conninfo)
+                    try c.execute("SET walaudit.test_now = '2100-01-01'")
+                    while !outcome.ingestDone {
+                        for row in try c.execute("SELECT purged FROM walaudit.apply_retention()").rows {
+                            outcome.add(purged: Int(row[0]!)!)
+                        }
+                    }
+                }
+            }
+        }
+        group.wait()
+        #expect(outcome.errors.isEmpty, "\(outcome.errors)")
+        #expect(outcome.purged > 0, "retention ran while the worker ingested")
+        try waitForRowEvents(harness, outcome.inserted)
+        let last = try db.connection.execute("SET walaudit.test_now = '2100-01-01'; SELECT coalesce(sum(purged), 0) FROM walaudit.apply_retention()").scalar!
+        #expect(worker.stop() == 0, "\(worker.log)")
+        let su = db.connection
+        #expect(try su.execute("SELECT count(*), count(DISTINCT (row_key->>'id')) FROM walaudit.event_log WHERE operation = 'INSERT'").rows
+                == [[String(outcome.inserted), "0"]])  // all purged: no key left to count
+        let purgedNow = try su.execute("SELECT count(*) FROM walaudit.event_log WHERE purged_at IS NOT NULL").scalar!
+        #expect(purgedNow == String(outcome.inserted))
+        #expect(outcome.purged + Int(last)! == outcome.inserted, "each purge is counted by exactly one run")
+        let cli = try WalauditBinary.run(["verify"] + harness.connectionArguments)
+        #expect(cli.status == 0, "\(String(decoding: cli.stdout, as: UTF8.self))")
+        #expect(try su.execute("SELECT ok, purged FROM walaudit.verify_chain()").rows == [["t", purgedNow]])
+    }
+}
+
+/// What concurrent test threads report, behind a lock.
+private final class Outcome: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var inserted = 0
+    private(set) var purged = 0
+    private(set) var errors: [String] = []
+    private var ingestFinished = false
+    var ingestDone: Bool { lock.withLock { ingestFinished } }
+
+    func finishIngest() { lock.withLock { ingestFinished = true } }
+    func add(inserted n: Int) { lock.withLock { inserted += n } }
+    func add(purged n: Int) { lock.withLock { purged += n } }
+    func record(_ body: () throws -> Void) {
+        do { try body() } catch { lock.withLock { errors.append("\(error)") } }
+    }
 }

@@ -118,20 +118,23 @@ $$;
 -- The time retention measures ages against: now(), or — for tests and
 -- drills, honoured only in a superuser's session — the timestamp in
 -- walaudit.test_now. apply_retention records the clock it used.
+-- This and retention_cutoff run once per purged event and are called only
+-- from functions that fix search_path, so they do not set it themselves
+-- (a SET clause makes every call save and restore the setting).
 CREATE FUNCTION walaudit.retention_clock() RETURNS timestamptz
-    LANGUAGE sql STABLE SET search_path = pg_catalog
+    LANGUAGE sql STABLE
 AS $$
-    SELECT CASE WHEN coalesce(current_setting('walaudit.test_now', true), '') <> ''
-                     AND (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user)
-                THEN current_setting('walaudit.test_now')::timestamptz
-                ELSE now() END
+    SELECT CASE WHEN coalesce(pg_catalog.current_setting('walaudit.test_now', true), '') <> ''
+                     AND (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = session_user)
+                THEN pg_catalog.current_setting('walaudit.test_now')::timestamptz
+                ELSE pg_catalog.now() END
 $$;
 
 -- Events of a table committed before this time have outlived their
 -- retention (NULL: no policy applies). A compliance default is a floor.
 CREATE FUNCTION walaudit.retention_cutoff(event_schema text, event_table text, clock timestamptz)
     RETURNS timestamptz
-    LANGUAGE sql STABLE SET search_path = pg_catalog
+    LANGUAGE sql STABLE
 AS $$
     SELECT CASE WHEN d.mode = 'compliance' THEN least(clock - t.keep, clock - d.keep)
                 ELSE clock - coalesce(t.keep, d.keep) END

@@ -57,9 +57,11 @@ CREATE VIEW walaudit.legal_holds AS
 -- Whether an active hold matches the event: same table, a row key that
 -- contains the hold's (so {"customer_id": 7} holds every row of that
 -- customer in a composite key), commit time in [since, until], and the
--- actor as application user, login or role.
+-- actor as application user, login or role. Runs once per expired event,
+-- called only from functions that fix search_path: no SET clause of its
+-- own, so the planner can inline it.
 CREATE FUNCTION walaudit.is_held(e walaudit.event_log) RETURNS boolean
-    LANGUAGE sql STABLE SET search_path = pg_catalog
+    LANGUAGE sql STABLE
 AS $$
     SELECT EXISTS (
         SELECT 1 FROM walaudit.legal_hold h

@@ -19,8 +19,13 @@ BEGIN
     IF TG_OP = 'UPDATE' AND current_setting('walaudit.purging', true) = 'on'
        AND OLD.purged_at IS NULL AND NEW.purged_at IS NOT NULL
        AND num_nonnulls(NEW.row_key, NEW.old_row, NEW.new_row, NEW.payload_salt) = 0
-       AND (to_jsonb(NEW) - ARRAY['row_key', 'old_row', 'new_row', 'payload_salt', 'purged_at'])
-           = (to_jsonb(OLD) - ARRAY['row_key', 'old_row', 'new_row', 'payload_salt', 'purged_at']) THEN
+       AND (NEW.seq, NEW.event_time, NEW.operation, NEW.schema_name, NEW.table_name, NEW.changed_columns, NEW.db_user,
+            NEW.role_name, NEW.app_user, NEW.app_context, NEW.application_name, NEW.client_addr, NEW.client_port,
+            NEW.backend_pid, NEW.xid, NEW.lsn, NEW.lsn_position, NEW.payload_digest, NEW.prev_hash, NEW.hash, NEW.recorded_at)
+           IS NOT DISTINCT FROM
+           (OLD.seq, OLD.event_time, OLD.operation, OLD.schema_name, OLD.table_name, OLD.changed_columns, OLD.db_user,
+            OLD.role_name, OLD.app_user, OLD.app_context, OLD.application_name, OLD.client_addr, OLD.client_port,
+            OLD.backend_pid, OLD.xid, OLD.lsn, OLD.lsn_position, OLD.payload_digest, OLD.prev_hash, OLD.hash, OLD.recorded_at) THEN
         cutoff := walaudit.retention_cutoff(OLD.schema_name, OLD.table_name, walaudit.retention_clock());
         IF OLD.operation IN ('INSERT', 'UPDATE', 'DELETE') AND OLD.event_time < cutoff AND NOT walaudit.is_held(OLD) THEN
             RETURN NEW;

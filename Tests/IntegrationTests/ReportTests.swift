@@ -1,0 +1,106 @@
+import Foundation
+import PostgresClient
+import Testing
+import TestSupport
+
+/// Reports answered from the trail agree with what the source table
+/// actually held, and every report call is in the access log.
+@Suite struct ReportTests {
+    /// Runs a workload of single-row changes (and TRUNCATEs), recording after
+    /// every commit the server time and each row's real state; then asks
+    /// row_as_of for every recorded moment and row_history for every row.
+    @Test func rowAsOfAndRowHistoryMatchTheTablesPastStates() throws {
+        let harness = try WalauditHarness.make()
+        let db = harness.database
+        let su = db.connection
+        let reader = "reader_\(db.name)"
+        try su.execute("""
+            CREATE TABLE items (id integer PRIMARY KEY, name text, qty integer, price numeric(8,2), active boolean, tags jsonb);
+            CREATE TABLE sentinel (id integer PRIMARY KEY);
+            CREATE ROLE \(reader) LOGIN IN ROLE walaudit_reader;
+            """)
+        try harness.expectSuccess(["attach", "items", "sentinel"])
+        let worker = try harness.startWorker()
+
+        let keys = 1...5
+        var moments: [(time: String, states: [Int: String?])] = []
+        func record() throws {
+            let time = try su.execute("SELECT clock_timestamp()::text").scalar!
+            var states: [Int: String?] = [:]
+            for key in keys {
+                states[key] = try su.execute("SELECT to_jsonb(i)::text FROM items i WHERE id = $1", [String(key)]).scalar
+            }
+            moments.append((time, states))
+        }
+        try record()
+        // A deterministic mix: inserts, updates (several rows per transaction), deletes, re-inserts, TRUNCATE.
+        var lcg: UInt64 = 7
+        func next(_ n: Int) -> Int { lcg = lcg &* 6364136223846793005 &+ 1442695040888963407; return Int(lcg >> 33) % n }
+        for step in 0..<40 {
+            if step == 25 {
+                try su.execute("TRUNCATE items")
+            } else {
+                var statements: [String] = []
+                let first = next(keys.count)
+                for key in (0..<(1 + next(3))).map({ (first + $0) % keys.count + 1 }) {
+                    let exists = try su.execute("SELECT 1 FROM items WHERE id = $1", [String(key)]).rows.count == 1
+                    switch (exists, next(4)) {
+                    case (false, _):
+                        statements.append("INSERT INTO items VALUES (\(key), 'item \(key)', \(next(100)), \(next(10000)) / 100.0, true, '{\"step\": \(step)}')")
+                    case (true, 0):
+                        statements.append("DELETE FROM items WHERE id = \(key)")
+                    default:
+                        statements.append("UPDATE items SET qty = qty + 1, active = NOT active, tags = tags || '{\"step\": \(step)}' WHERE id = \(key)")
+                    }
+                }
+                try su.execute("BEGIN; " + statements.joined(separator: "; ") + "; COMMIT")
+            }
+            try record()
+        }
+        try su.execute("INSERT INTO sentinel VALUES (1)")
+        let deadline = Date().addingTimeInterval(30)
+        while try su.execute("SELECT 1 FROM walaudit.event_log WHERE table_name = 'sentinel'").rows.isEmpty {
+            guard Date() < deadline else { throw HarnessError("the worker did not catch up: \(worker.log)") }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+
+        // As a reader: every moment, every row.
+        let asReader = try Connection(db.cluster.conninfo(database: db.name, user: reader))
+        for moment in moments {
+            for key in keys {
+                let same = try asReader.execute(
+                    "SELECT walaudit.row_as_of('items', $1::jsonb, $2::timestamptz) IS NOT DISTINCT FROM $3::jsonb",
+                    ["{\"id\": \(key)}", moment.time, moment.states[key]!]).scalar
+                #expect(same == "t", "row \(key) at \(moment.time): expected \(moment.states[key]! ?? "NULL")")
+            }
+        }
+        // The history's successive states are the table's successive states.
+        var historyRows = 0
+        for key in keys {
+            var truth: [String?] = []
+            for moment in moments {
+                let state = try su.execute("SELECT $1::jsonb::text", [moment.states[key]!]).scalar
+                if truth.last != state && !(truth.isEmpty && state == nil) { truth.append(state) }
+            }
+            var history: [String?] = []
+            for row in try asReader.execute("""
+                SELECT CASE WHEN operation IN ('INSERT', 'UPDATE') THEN new_row::text END
+                FROM walaudit.row_history('items', $1) ORDER BY seq
+                """, ["{\"id\": \(key)}"]).rows {
+                historyRows += 1
+                if history.last != row[0] { history.append(row[0]) }
+            }
+            #expect(history == truth, "row \(key)")
+        }
+
+        // Every call above is in the access log, with the reader's name and the rows it got.
+        let logged = try su.execute("""
+            SELECT function_name, count(*), min(db_user), min(role_name) FROM walaudit.access_log GROUP BY 1 ORDER BY 1
+            """).rows
+        #expect(logged == [["row_as_of", String(moments.count * keys.count), reader, reader],
+                           ["row_history", String(keys.count), reader, reader]])
+        #expect(try su.execute("SELECT sum(rows_returned) FROM walaudit.access_log WHERE function_name = 'row_history'").scalar
+                == String(historyRows))
+        #expect(worker.stop() == 0)
+    }
+}
