@@ -14,8 +14,9 @@ struct DemoCommand: ParsableCommand {
         discussion: """
             Starts a PostgreSQL cluster in a temporary directory (as the postgres system user \
             when run as root), sets walaudit up, attaches a sample table, makes changes as \
-            three actors, runs the capture worker, prints who changed what and when, then \
-            tampers with one event as a superuser and shows `walaudit verify` catching it. \
+            three actors, runs the capture worker, prints who changed what and when, sets a \
+            retention policy and a legal hold and applies retention a (simulated) year later, \
+            then tampers with one event as a superuser and shows `walaudit verify` catching it. \
             Everything is removed at the end.
             """
     )
@@ -87,6 +88,30 @@ struct DemoCommand: ParsableCommand {
         step("walaudit verify")
         let intact = try VerifyCommand.verify(dba)
         note(intact.ok ? "intact: \(intact.checked) events, every hash and link holds" : "unexpected: \(intact.problem ?? "")")
+
+        step("Retention and a legal hold, set by a data-protection officer (walaudit_admin)")
+        try dba.execute("CREATE ROLE dpo LOGIN IN ROLE walaudit_admin")
+        let dpo = try Connection(cluster.conninfo(database: database, user: "dpo"))
+        try dpo.execute("SET walaudit.actor = 'dana@shop.example'")
+        try dpo.execute("SELECT walaudit.set_retention('orders', '30 days')")
+        try dpo.execute(#"SELECT walaudit.place_legal_hold('dispute-2', 'Globex disputes order 2', 'orders', '{"id": 2}')"#)
+        note("set_retention('orders', '30 days'); place_legal_hold('dispute-2', …, 'orders', '{\"id\": 2}')")
+        // The demo cannot wait a month: a superuser session may move the retention clock (recorded in the chain).
+        try dba.execute("SELECT set_config('walaudit.test_now', (now() + interval '1 year')::text, false)")
+        let retention = try dba.execute("SELECT table_name, purged, held FROM walaudit.apply_retention()")
+        try dba.execute("RESET walaudit.test_now")
+        for row in retention.rows {
+            note("a year later, apply_retention(): \(row[0] ?? "?"): \(row[1] ?? "0") payloads purged, \(row[2] ?? "0") kept by the hold")
+        }
+        let policies = try dba.execute("""
+            SELECT seq, operation, coalesce(row_key::text, ''), CASE WHEN purged THEN 'purged' ELSE '' END,
+                   coalesce(db_user || coalesce(' for ' || app_user, ''), ''), coalesce(new_row->>'action', '')
+            FROM walaudit.events WHERE operation IN ('INSERT', 'UPDATE', 'DELETE', 'POLICY') ORDER BY seq
+            """)
+        printTable(["seq", "what", "row", "payload", "by", "policy action"], policies.rows)
+        let afterRetention = try VerifyCommand.verify(dba)
+        note(afterRetention.ok ? "verify: intact: \(afterRetention.checked) events, \(afterRetention.purged) with purged payloads"
+                               : "unexpected: \(afterRetention.problem ?? "")")
 
         step("A superuser quietly rewrites history")
         let tampered = try dba.execute("SELECT seq FROM walaudit.event_log WHERE operation = 'UPDATE' LIMIT 1").scalar ?? "0"

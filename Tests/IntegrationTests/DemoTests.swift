@@ -10,6 +10,8 @@ import TestSupport
         #expect(result.status == 0, "\(output)\(result.stderr)")
         #expect(output.contains("alice@shop.example"))
         #expect(output.contains("intact: 7 events"))
+        #expect(output.contains("public.orders: 3 payloads purged, 2 kept by the hold"))
+        #expect(output.contains("verify: intact: 10 events, 3 with purged payloads"))
         #expect(output.contains("TAMPERED at seq 5: payload altered"))
         let directory = output.split(separator: "\n").first { $0.contains("removing /tmp/walaudit-pg-") }?
             .split(separator: " ").last.map(String.init)
