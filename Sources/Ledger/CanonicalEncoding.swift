@@ -21,18 +21,22 @@ public struct CanonicalEncoder: Sendable {
     }
 
     public mutating func raw(_ data: some Sequence<UInt8>) { bytes.append(contentsOf: data) }
+    public mutating func raw(_ data: UnsafeRawBufferPointer) { append(data) }
 
+    /// Appends raw memory with one copy. (Array's generic append reads an
+    /// UnsafeRawBufferPointer byte by byte; a typed buffer is copied whole.)
+    mutating func append(_ data: UnsafeRawBufferPointer) {
+        bytes.append(contentsOf: data.assumingMemoryBound(to: UInt8.self))
+    }
+
+    /// A u32 big-endian, appended in one piece (this runs several times
+    /// per field when verifying millions of events).
     mutating func length(_ n: Int) {
-        let v = UInt32(n)
-        bytes.append(UInt8(v >> 24))
-        bytes.append(UInt8(v >> 16 & 0xFF))
-        bytes.append(UInt8(v >> 8 & 0xFF))
-        bytes.append(UInt8(v & 0xFF))
+        withUnsafeBytes(of: UInt32(n).bigEndian) { append($0) }
     }
 
     private mutating func int64(_ v: Int64) {
-        let u = UInt64(bitPattern: v)
-        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(u >> UInt64(shift) & 0xFF)) }
+        withUnsafeBytes(of: v.bigEndian) { append($0) }
     }
 
     public mutating func null() { bytes.append(Tag.null.rawValue); length(0) }
@@ -48,7 +52,7 @@ public struct CanonicalEncoder: Sendable {
     public mutating func text(bytes text: UnsafeRawBufferPointer) {
         bytes.append(Tag.text.rawValue)
         length(text.count)
-        bytes.append(contentsOf: text)
+        append(text)
     }
 
     public mutating func integer(_ v: Int64?) {
@@ -69,7 +73,7 @@ public struct CanonicalEncoder: Sendable {
     public mutating func data(bytes data: UnsafeRawBufferPointer) {
         bytes.append(Tag.bytes.rawValue)
         length(data.count)
-        bytes.append(contentsOf: data)
+        append(data)
     }
 
     public mutating func timestamp(_ t: PostgresTimestamp) {

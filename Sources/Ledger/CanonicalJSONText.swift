@@ -159,6 +159,13 @@ extension CanonicalEncoder {
         let start = bytes.count
         var ascii = true
         while true {
+            // Plain bytes are copied a run at a time.
+            let run = i
+            while i < t.count, t[i] >= 0x20, t[i] != UInt8(ascii: "\""), t[i] != UInt8(ascii: "\\") {
+                if t[i] >= 0x80 { ascii = false }
+                i += 1
+            }
+            if i > run { append(UnsafeRawBufferPointer(rebasing: t[run..<i])) }
             guard i < t.count else { throw JSONSyntaxError(offset: i, reason: "unterminated string") }
             let c = t[i]
             i += 1
@@ -262,7 +269,7 @@ extension CanonicalEncoder {
         if mantissaEnd == i {
             let from = zero && t[start] == UInt8(ascii: "-") ? start + 1 : start
             length(i - from)
-            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: t[from..<i]))
+            append(UnsafeRawBufferPointer(rebasing: t[from..<i]))
         } else {
             let canonical = Self.numericText(String(decoding: UnsafeRawBufferPointer(rebasing: t[start..<i]), as: UTF8.self))
             length(canonical.utf8.count)

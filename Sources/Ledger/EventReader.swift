@@ -50,6 +50,9 @@ public struct StoredEvent {
     /// The payload the digest covers, in order.
     static let payloadFields: [(column: String, kind: Kind)] = [("row_key", .json), ("old_row", .json), ("new_row", .json)]
     static let saltColumn = hashFields.count + payloadFields.count
+    // The kinds alone: iterating the tuples retains and releases their strings.
+    static let hashKinds = hashFields.map(\.kind)
+    static let payloadKinds = payloadFields.map(\.kind)
     static let selectList = (hashFields + payloadFields).map(\.column).joined(separator: ", ")
         + ", payload_salt, prev_hash, hash, purged_at IS NOT NULL"
 
@@ -83,13 +86,13 @@ public struct StoredEvent {
 
     /// The bytes the event hash covers, after the domain tag and prev_hash.
     func encodeHashFields(into encoder: inout CanonicalEncoder) throws(JSONSyntaxError) {
-        for (index, field) in Self.hashFields.enumerated() { try encode(index, as: field.kind, into: &encoder) }
+        for (index, kind) in Self.hashKinds.enumerated() { try encode(index, as: kind, into: &encoder) }
     }
 
     /// The bytes the payload digest covers, after the domain tag and salt.
     func encodePayload(into encoder: inout CanonicalEncoder) throws(JSONSyntaxError) {
-        for (offset, field) in Self.payloadFields.enumerated() {
-            try encode(Self.hashFields.count + offset, as: field.kind, into: &encoder)
+        for (offset, kind) in Self.payloadKinds.enumerated() {
+            try encode(Self.hashKinds.count + offset, as: kind, into: &encoder)
         }
     }
 

@@ -213,6 +213,32 @@ import TestSupport
         #expect(try su.execute("SELECT ok FROM walaudit.verify_chain()").scalar == "t")
     }
 
+    /// The worker needs no superuser: a REPLICATION login that is a member of
+    /// walaudit_writer captures everything; a login that is not is refused
+    /// with the GRANT that fixes it.
+    @Test func workerRunsAsWalauditWriter() throws {
+        let harness = try WalauditHarness.make()
+        let db = harness.database
+        let (member, outsider) = ("worker_\(db.name)", "stranger_\(db.name)")
+        try db.connection.execute("""
+            CREATE TABLE t (id integer PRIMARY KEY, v text);
+            CREATE ROLE \(member) LOGIN REPLICATION IN ROLE walaudit_writer;
+            CREATE ROLE \(outsider) LOGIN REPLICATION;
+            """)
+        try harness.expectSuccess(["attach", "t"])
+        let refused = try WalauditBinary.run(["run", "--source", db.cluster.conninfo(database: db.name, user: outsider), "--slot", harness.slot])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("GRANT walaudit_writer TO \"\(outsider)\""), "\(refused.stderr)")
+
+        let worker = try WorkerProcess(arguments: ["run", "--source", db.cluster.conninfo(database: db.name, user: member), "--slot", harness.slot])
+        try db.connection.execute("INSERT INTO t SELECT i, 'v' FROM generate_series(1, 10) i")
+        try waitForRowEvents(harness, 10)
+        #expect(worker.stop() == 0, "\(worker.log)")
+        #expect(try db.connection.execute("SELECT count(*), count(DISTINCT row_key) FROM walaudit.events WHERE operation = 'INSERT'").rows
+                == [["10", "10"]])
+        #expect(try WalauditBinary.run(["verify"] + harness.connectionArguments).status == 0)
+    }
+
     /// apply_retention alongside the worker's ingest and alongside itself:
     /// no error, every change stored once, every purge counted once, and the
     /// chain (with POLICY events between captured ones) verifies.
@@ -233,6 +259,9 @@ import TestSupport
                     try c.execute("INSERT INTO t SELECT g, 'v' FROM generate_series($1::int + 1, $1::int + 50) g", [String(batch * 50)])
                     outcome.add(inserted: 50)
                     Thread.sleep(forTimeInterval: 0.01)
+                    // Halfway, wait for a purge, so the rest is ingested while retention runs.
+                    let halfway = Date().addingTimeInterval(20)
+                    while batch == 19 && outcome.purged == 0 && Date() < halfway { Thread.sleep(forTimeInterval: 0.01) }
                 }
             }
             outcome.finishIngest()
@@ -272,14 +301,15 @@ import TestSupport
 private final class Outcome: @unchecked Sendable {
     private let lock = NSLock()
     private(set) var inserted = 0
-    private(set) var purged = 0
+    private var purgedCount = 0
+    var purged: Int { lock.withLock { purgedCount } }
     private(set) var errors: [String] = []
     private var ingestFinished = false
     var ingestDone: Bool { lock.withLock { ingestFinished } }
 
     func finishIngest() { lock.withLock { ingestFinished = true } }
     func add(inserted n: Int) { lock.withLock { inserted += n } }
-    func add(purged n: Int) { lock.withLock { purged += n } }
+    func add(purged n: Int) { lock.withLock { purgedCount += n } }
     func record(_ body: () throws -> Void) {
         do { try body() } catch { lock.withLock { errors.append("\(error)") } }
     }

@@ -78,9 +78,9 @@ public final class WorkerProcess {
     public let logPath: String
     private var exitStatus: Int32?
 
-    init(arguments: [String]) throws {
+    public init(arguments: [String]) throws {
         logPath = NSTemporaryDirectory() + "/walaudit-worker-\(UUID().uuidString).log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = open(logPath, O_WRONLY | O_APPEND | O_CLOEXEC)
         let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
         defer { close(log); close(devNull) }
