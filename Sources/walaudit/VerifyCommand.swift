@@ -25,14 +25,23 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The public key from `walaudit keygen` (FILE.pub).", valueName: "file"))
     var publicKey: String?
 
+    @Option(help: ArgumentHelp("Verify an export bundle (`walaudit export`, jsonl) offline, with --public-key; no database.",
+                               valueName: "file"))
+    var bundle: String?
+
     @Flag(help: "Print the result as one JSON object.")
     var json = false
 
     func validate() throws {
+        if bundle != nil {
+            guard publicKey != nil, checkpoints == nil else { throw ValidationError("--bundle needs --public-key (and no --checkpoints: the bundle carries its own)") }
+            return
+        }
         guard (checkpoints == nil) == (publicKey == nil) else { throw ValidationError("--checkpoints and --public-key go together") }
     }
 
     func run() throws {
+        if let bundle, let publicKey { return try verifyBundle(bundle, publicKey: publicKey) }
         let report: VerificationReport
         do {
             var anchors: (checkpoints: [Checkpoint], publicKey: [UInt8])?
@@ -77,5 +86,45 @@ struct VerifyCommand: ParsableCommand {
         if progress && seen >= 50_000 { FileHandle.standardError.write(Data("\r".utf8)) }
         verifier.finish()
         return verifier.report
+    }
+
+    /// `--bundle`: checks an export file line by line, offline.
+    private func verifyBundle(_ path: String, publicKey: String) throws {
+        var verifier: BundleVerifier
+        do {
+            verifier = BundleVerifier(publicKey: try KeyFile.read(publicKey, label: "public"))
+            guard let file = fopen(path, "r") else { throw CLIError("cannot read \(path)") }
+            defer { fclose(file) }
+            var buffer: UnsafeMutablePointer<CChar>?
+            var capacity = 0
+            defer { free(buffer) }
+            while true {
+                let length = getline(&buffer, &capacity, file)
+                if length < 0 { break }
+                var line = String(cString: buffer!)
+                if line.hasSuffix("\n") { line.removeLast() }
+                guard verifier.check(line: line) else { break }
+            }
+            verifier.finish()
+        } catch {
+            FileHandle.standardError.write(Data("walaudit verify: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let report = verifier.report
+        if json {
+            print(JSONValue.object([
+                .init("ok", .bool(report.ok)), .init("events", .number(String(report.events))),
+                .init("links", .number(String(report.links))), .init("purged", .number(String(report.purged))),
+                .init("checkpoint_seq", report.checkpointSeq.map { .number(String($0)) } ?? .null),
+                .init("first_bad_seq", report.badSeq.map { .number(String($0)) } ?? .null),
+                .init("line", report.badLine.map { .number(String($0)) } ?? .null),
+                .init("problem", report.problem.map(JSONValue.string) ?? .null),
+            ]).serialized)
+        } else if report.ok {
+            print("intact: \(report.events) exported events (\(report.purged) purged) and \(report.links) links, up to the signed checkpoint at seq \(report.checkpointSeq ?? 0)")
+        } else {
+            print("TAMPERED on line \(report.badLine ?? 0)\(report.badSeq.map { " (seq \($0))" } ?? ""): \(report.problem!)")
+        }
+        if !report.ok { throw ExitCode(1) }
     }
 }

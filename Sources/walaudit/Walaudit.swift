@@ -10,7 +10,8 @@ struct Walaudit: ParsableCommand {
             Start with `walaudit demo`: it runs the whole story on a throwaway PostgreSQL \
             cluster and cleans up after itself.
             """,
-        subcommands: [SetupCommand.self, AttachCommand.self, DetachCommand.self, RunCommand.self, VerifyCommand.self, KeygenCommand.self,
-                      DecodeCommand.self, DemoCommand.self]
+        subcommands: [SetupCommand.self, AttachCommand.self, DetachCommand.self, RunCommand.self, StatusCommand.self, VerifyCommand.self,
+                      RetentionCommand.self, ExportCommand.self, KeygenCommand.self, DecodeCommand.self, DemoCommand.self,
+                      TeardownCommand.self]
     )
 }

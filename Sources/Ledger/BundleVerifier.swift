@@ -1,0 +1,141 @@
+import Decoding
+import PostgresClient
+
+/// Checks an export bundle (`walaudit export`, jsonl) with no database: the
+/// records link from the first to the last, each hash and (unless purged or
+/// a link) payload digest is recomputed, the last hash is the head a signed
+/// checkpoint vouches for, and every full record matches the export's range
+/// while every link record does not (nothing matching was left out).
+public struct BundleVerifier {
+    public struct Report: Sendable {
+        public var ok: Bool { problem == nil }
+        public var events = 0
+        public var links = 0
+        public var purged = 0
+        public var checkpointSeq: Int64?
+        /// Line number (1-based) and seq of the first problem.
+        public var badLine: Int?
+        public var badSeq: Int64?
+        public var problem: String?
+    }
+
+    private let publicKey: [UInt8]
+    public private(set) var report = Report()
+    private var header: JSONValue?
+    private var expectedSeq: Int64?
+    private var previousHash: [UInt8]?
+    private var finished = false
+    private var line = 0
+
+    public init(publicKey: [UInt8]) {
+        self.publicKey = publicKey
+    }
+
+    /// Checks the next line; returns false once a problem was found.
+    @discardableResult
+    public mutating func check(line text: String) -> Bool {
+        guard report.ok else { return false }
+        line += 1
+        guard !text.isEmpty else { return true }
+        guard let json = try? JSONValue(parsing: text), case .string(let type)? = json["type"] else {
+            return fail(nil, "line \(line) is not a bundle record")
+        }
+        guard !finished else { return fail(nil, "records after the checkpoint") }
+        if type == "header" && header == nil && line == 1 {
+            guard json["format"] == .string("walaudit-export/1") else { return fail(nil, "not a walaudit-export/1 bundle") }
+            header = json
+            return true
+        }
+        guard header != nil else { return fail(nil, "the bundle does not start with its header") }
+        switch type {
+        case "event", "link": return checkEvent(json, full: type == "event")
+        case "checkpoint": return checkCheckpoint(json)
+        default: return fail(nil, "unexpected \(type) record on line \(line)")
+        }
+    }
+
+    /// After the last line: the bundle must have ended with its checkpoint.
+    public mutating func finish() {
+        if report.ok && !finished { _ = fail(nil, "the bundle ends without its signed checkpoint (truncated)") }
+    }
+
+    private mutating func checkEvent(_ record: JSONValue, full: Bool) -> Bool {
+        guard let seq = Self.int(record["seq"]), let hash = Self.hex(record["hash"]), let prevHash = Self.hex(record["prev_hash"]),
+              let digest = Self.hex(record["payload_digest"]), let time = Self.int(record["event_time_us"]),
+              case .string(let operationName)? = record["operation"], let operation = AuditEvent.Operation(rawValue: operationName) else {
+            return fail(Self.int(record["seq"]), "a record lacks a chain field")
+        }
+        if let expectedSeq, seq != expectedSeq {
+            return fail(seq, seq < expectedSeq ? "seq \(seq) out of order" : "events missing: seq \(expectedSeq) to \(seq - 1) are not in the bundle")
+        }
+        if let previousHash, previousHash != prevHash {
+            return fail(seq, "link broken: prev_hash of seq \(seq) is not the hash of seq \(seq - 1)")
+        }
+        func text(_ key: String) -> String? { if case .string(let s)? = record[key] { s } else { nil } }
+        func json(_ key: String) -> JSONValue? { if let value = record[key], value != .null { value } else { nil } }
+        var changed: [String]?
+        if case .array(let items)? = record["changed_columns"] { changed = items.compactMap { if case .string(let s) = $0 { s } else { nil } } }
+        let event = AuditEvent(
+            eventTime: PostgresTimestamp(microsecondsSinceEpoch: time), operation: operation, schemaName: text("schema_name"),
+            tableName: text("table_name"), changedColumns: changed,
+            actor: Actor(dbUser: text("db_user"), roleName: text("role_name"), appUser: text("app_user"), appContext: json("app_context"),
+                         applicationName: text("application_name"), clientAddr: text("client_addr"),
+                         clientPort: Self.int(record["client_port"]), backendPID: Self.int(record["backend_pid"])),
+            xid: Self.int(record["xid"]), lsn: text("lsn").flatMap(LSN.parse), lsnPosition: Self.int(record["lsn_position"]),
+            rowKey: json("row_key"), oldRow: json("old_row"), newRow: json("new_row"))
+        let purged = record["purged"] == .bool(true)
+        if full && purged { report.purged += 1 }
+        if full && !purged {
+            guard let salt = Self.hex(record["payload_salt"]), Chain.payloadDigest(of: event, salt: salt) == digest else {
+                return fail(seq, "payload altered: row_key, old_row or new_row of seq \(seq) does not match its digest")
+            }
+        }
+        guard Chain.hash(seq: seq, event: event, payloadDigest: digest, prevHash: prevHash) == hash else {
+            return fail(seq, "event altered: a field of seq \(seq) does not match its hash")
+        }
+        if full != matchesHeader(event) {
+            return fail(seq, full ? "seq \(seq) is exported in full but lies outside the export's range"
+                                  : "seq \(seq) matches the export's range but was left out (only its link is here)")
+        }
+        if full { report.events += 1 } else { report.links += 1 }
+        expectedSeq = seq + 1
+        previousHash = hash
+        return true
+    }
+
+    private func matchesHeader(_ event: AuditEvent) -> Bool {
+        guard let header, let since = Self.int(header["since_us"]), let until = Self.int(header["until_us"]) else { return false }
+        let time = event.eventTime.microsecondsSinceEpoch
+        guard time >= since && time < until else { return false }
+        guard case .string(let table)? = header["table"] else { return true }
+        return table == (event.schemaName ?? "") + "." + (event.tableName ?? "")
+    }
+
+    private mutating func checkCheckpoint(_ json: JSONValue) -> Bool {
+        finished = true
+        guard let inner = json["checkpoint"], let checkpoint = try? Checkpoint(jsonLine: inner.serialized) else {
+            return fail(nil, "the checkpoint record cannot be read")
+        }
+        report.checkpointSeq = checkpoint.seq
+        guard checkpoint.isSigned(by: publicKey) else {
+            return fail(checkpoint.seq, "the checkpoint is not signed by this public key (forged or altered)")
+        }
+        guard case .string(let chainID)? = header?["chain_id"], chainID == checkpoint.chainID else {
+            return fail(checkpoint.seq, "the checkpoint belongs to another chain")
+        }
+        guard let expectedSeq, checkpoint.seq == expectedSeq - 1, checkpoint.head == previousHash else {
+            return fail(checkpoint.seq, "the records do not end at the signed head (seq \(checkpoint.seq)): events cut or altered")
+        }
+        return true
+    }
+
+    private mutating func fail(_ seq: Int64?, _ problem: String) -> Bool {
+        report.badLine = line
+        report.badSeq = seq
+        report.problem = problem
+        return false
+    }
+
+    private static func int(_ value: JSONValue?) -> Int64? { if case .number(let n)? = value { Int64(n) } else { nil } }
+    private static func hex(_ value: JSONValue?) -> [UInt8]? { if case .string(let s)? = value { Hex.decode(s) } else { nil } }
+}

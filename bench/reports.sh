@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Report latency on a large store: row_history and a day of changes among
+# N synthetic events (default 10,000,000) in a throwaway cluster.
+#
+# The events are inserted straight into walaudit.event_log with placeholder
+# hashes (the chain does not verify; this measures the indexes, not the
+# chain): 10 tables, 1M row keys, 100k events per day over N/100k days.
+#
+#   bench/reports.sh [N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+events=${1:-10000000}
+scripts/bootstrap >/dev/null
+swift build -c release --product walaudit >/dev/null
+walaudit="$(swift build -c release --show-bin-path)/walaudit"
+bin=/usr/lib/postgresql/15/bin
+
+dir=$(mktemp -d /tmp/walaudit-reports-XXXXXX)
+as_pg=()
+if [ "$(id -u)" -eq 0 ]; then chown postgres "$dir"; as_pg=(runuser -u postgres --); fi
+cleanup() { "${as_pg[@]}" "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$dir"; }
+trap cleanup EXIT
+"${as_pg[@]}" "$bin/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
+"${as_pg[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -o "-c wal_level=logical -c listen_addresses='' \
+    -c unix_socket_directories=$dir -c port=5432 -c fsync=off -c max_wal_size=8GB -c shared_buffers=256MB" start >/dev/null
+conn="host=$dir port=5432 user=postgres dbname=postgres"
+psql() { command psql "$conn" -X -q -v ON_ERROR_STOP=1 "$@"; }
+
+"$walaudit" setup --source "$conn" >/dev/null
+psql -c "DO \$\$ BEGIN FOR i IN 0..9 LOOP EXECUTE format('CREATE TABLE t%s (id integer PRIMARY KEY)', i); END LOOP; END \$\$"
+start=$(date +%s)
+psql -c "
+INSERT INTO walaudit.event_log (seq, event_time, operation, schema_name, table_name, changed_columns, db_user, role_name,
+    row_key, new_row, payload_salt, payload_digest, prev_hash, hash)
+SELECT s, timestamptz '2026-01-01 00:00+00' + (s * interval '864 milliseconds'), 'UPDATE', 'public', 't' || (s % 10),
+       '{v}', 'app', 'app', jsonb_build_object('id', (s / 10) % 1000000), jsonb_build_object('id', (s / 10) % 1000000, 'v', s),
+       '\x00', '\x00', '\x00', '\x00'
+FROM generate_series(1, $events) s"
+psql -c "VACUUM ANALYZE walaudit.event_log"
+echo "reports-bench: $(nproc) cores, $(($(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1048576)) GiB; $events events loaded in $(( $(date +%s) - start )) s"
+
+# Median of 5 timed calls, in milliseconds.
+timed() {
+    for _ in 1 2 3 4 5; do
+        command psql "$conn" -X -q -c '\timing on' -c "$1" | awk '/^Time:/ {print $2}'
+    done | sort -n | sed -n 3p
+}
+history_ms=$(timed "SELECT count(*) FROM walaudit.row_history('t3', '{\"id\": 424242}')")
+history_rows=$(psql -At -c "SELECT count(*) FROM walaudit.row_history('t3', '{\"id\": 424242}')")
+day_ms=$(timed "SELECT count(*) FROM walaudit.changes('2026-02-10', '2026-02-11', 't3')")
+day_rows=$(psql -At -c "SELECT count(*) FROM walaudit.changes('2026-02-10', '2026-02-11', 't3')")
+# What the day's query reads: the BRIN index keeps it to that day's blocks.
+day_blocks=$(psql -At -c "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT * FROM walaudit.events
+    WHERE event_time >= '2026-02-10' AND event_time < '2026-02-11' AND schema_name = 'public' AND table_name = 't3'" |
+    grep -o '"Shared Hit Blocks": [0-9]*\|"Shared Read Blocks": [0-9]*' | head -2 | awk '{s += $NF} END {print s}')
+table_blocks=$(psql -At -c "SELECT relpages FROM pg_class WHERE oid = 'walaudit.event_log'::regclass")
+echo "  row_history: $history_rows events of one row among $events in $history_ms ms (median of 5)"
+echo "  changes: one day of one table, $day_rows events, in $day_ms ms (median of 5); reads $day_blocks of the log's $table_blocks blocks"
