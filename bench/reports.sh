@@ -4,7 +4,8 @@
 #
 # The events are inserted straight into walaudit.event_log with placeholder
 # hashes (the chain does not verify; this measures the indexes, not the
-# chain): 10 tables, 1M row keys, 100k events per day over N/100k days.
+# chain): 10 tables, 100k row keys each (N/1M events per row), 100k events
+# per day over N/100k days.
 #
 #   bench/reports.sh [N]
 set -euo pipefail
@@ -33,7 +34,7 @@ psql -c "
 INSERT INTO walaudit.event_log (seq, event_time, operation, schema_name, table_name, changed_columns, db_user, role_name,
     row_key, new_row, payload_salt, payload_digest, prev_hash, hash)
 SELECT s, timestamptz '2026-01-01 00:00+00' + (s * interval '864 milliseconds'), 'UPDATE', 'public', 't' || (s % 10),
-       '{v}', 'app', 'app', jsonb_build_object('id', (s / 10) % 1000000), jsonb_build_object('id', (s / 10) % 1000000, 'v', s),
+       '{v}', 'app', 'app', jsonb_build_object('id', (s / 10) % 100000), jsonb_build_object('id', (s / 10) % 100000, 'v', s),
        '\x00', '\x00', '\x00', '\x00'
 FROM generate_series(1, $events) s"
 psql -c "VACUUM ANALYZE walaudit.event_log"
@@ -45,14 +46,18 @@ timed() {
         command psql "$conn" -X -q -c '\timing on' -c "$1" | awk '/^Time:/ {print $2}'
     done | sort -n | sed -n 3p
 }
-history_ms=$(timed "SELECT count(*) FROM walaudit.row_history('t3', '{\"id\": 424242}')")
-history_rows=$(psql -At -c "SELECT count(*) FROM walaudit.row_history('t3', '{\"id\": 424242}')")
-day_ms=$(timed "SELECT count(*) FROM walaudit.changes('2026-02-10', '2026-02-11', 't3')")
-day_rows=$(psql -At -c "SELECT count(*) FROM walaudit.changes('2026-02-10', '2026-02-11', 't3')")
+# A day in the middle of the loaded range.
+day=$(psql -At -c "SELECT (date '2026-01-01' + ($events / 100000 / 2))::text")
+next_day=$(psql -At -c "SELECT (date '$day' + 1)::text")
+history_ms=$(timed "SELECT count(*) FROM walaudit.row_history('t3', '{\"id\": 42424}')")
+history_rows=$(psql -At -c "SELECT count(*) FROM walaudit.row_history('t3', '{\"id\": 42424}')")
+day_ms=$(timed "SELECT count(*) FROM walaudit.changes('$day', '$next_day', 't3')")
+day_rows=$(psql -At -c "SELECT count(*) FROM walaudit.changes('$day', '$next_day', 't3')")
 # What the day's query reads: the BRIN index keeps it to that day's blocks.
-day_blocks=$(psql -At -c "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT * FROM walaudit.events
-    WHERE event_time >= '2026-02-10' AND event_time < '2026-02-11' AND schema_name = 'public' AND table_name = 't3'" |
-    grep -o '"Shared Hit Blocks": [0-9]*\|"Shared Read Blocks": [0-9]*' | head -2 | awk '{s += $NF} END {print s}')
+plan=$(psql -At -c "EXPLAIN (ANALYZE, BUFFERS) WITH in_range AS MATERIALIZED (SELECT * FROM walaudit.events
+    WHERE event_time >= '$day' AND event_time < '$next_day') SELECT * FROM in_range WHERE schema_name = 'public' AND table_name = 't3'")
+day_blocks=$(echo "$plan" | grep -m1 -o 'Buffers: shared hit=[0-9]*\( read=[0-9]*\)\?' | grep -o '[0-9]\+' | awk '{s += $1} END {print s}')
+day_nodes=$(echo "$plan" | grep -o '\(Bitmap Heap Scan\|Bitmap Index Scan\|Index Scan\|Seq Scan\) on [a-z_]*' | paste -sd '/' -)
 table_blocks=$(psql -At -c "SELECT relpages FROM pg_class WHERE oid = 'walaudit.event_log'::regclass")
 echo "  row_history: $history_rows events of one row among $events in $history_ms ms (median of 5)"
-echo "  changes: one day of one table, $day_rows events, in $day_ms ms (median of 5); reads $day_blocks of the log's $table_blocks blocks"
+echo "  changes: one day of one table, $day_rows events, in $day_ms ms (median of 5); reads $day_blocks of the log's $table_blocks blocks ($day_nodes)"
