@@ -220,37 +220,52 @@ private struct JSONReader {
 
     /// `\uXXXX`, combining a surrogate pair into one scalar.
     mutating func unicodeEscape() throws(JSONSyntaxError) -> [UInt8] {
+        var at = i
+        // withUnsafeBytes only rethrows untyped errors; a Result keeps the type.
+        let scalar = try b.withUnsafeBytes { bytes in
+            Result { () throws(JSONSyntaxError) in try JSONText.unicodeEscape(bytes, &at) }
+        }.get()
+        i = at
+        return Array(String(Character(scalar)).utf8)
+    }
+}
+
+/// Pieces of JSON text reading shared by `JSONValue`'s reader and the chain
+/// verifier's, which encodes stored JSON without building values.
+public enum JSONText {
+    /// The scalar of a `\uXXXX` escape whose hex digits start at `i` (just
+    /// after the `u`), taking the second escape of a surrogate pair too.
+    public static func unicodeEscape(_ t: UnsafeRawBufferPointer, _ i: inout Int) throws(JSONSyntaxError) -> Unicode.Scalar {
+        func hex4() throws(JSONSyntaxError) -> UInt32 {
+            guard i + 4 <= t.count else { throw JSONSyntaxError(offset: i, reason: "short \\u escape") }
+            var v: UInt32 = 0
+            for _ in 0..<4 {
+                let c = t[i]
+                let digit: UInt32
+                switch c {
+                case 0x30...0x39: digit = UInt32(c - 0x30)
+                case 0x41...0x46: digit = UInt32(c - 0x41 + 10)
+                case 0x61...0x66: digit = UInt32(c - 0x61 + 10)
+                default: throw JSONSyntaxError(offset: i, reason: "invalid \\u escape")
+                }
+                v = v * 16 + digit
+                i += 1
+            }
+            return v
+        }
         var scalar = try hex4()
         if (0xD800..<0xDC00).contains(scalar) {
-            guard i + 1 < b.count, b[i] == UInt8(ascii: "\\"), b[i + 1] == UInt8(ascii: "u") else {
-                throw error("unpaired surrogate")
+            guard i + 1 < t.count, t[i] == UInt8(ascii: "\\"), t[i + 1] == UInt8(ascii: "u") else {
+                throw JSONSyntaxError(offset: i, reason: "unpaired surrogate")
             }
             i += 2
             let low = try hex4()
-            guard (0xDC00..<0xE000).contains(low) else { throw error("unpaired surrogate") }
+            guard (0xDC00..<0xE000).contains(low) else { throw JSONSyntaxError(offset: i, reason: "unpaired surrogate") }
             scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
         } else if (0xDC00..<0xE000).contains(scalar) {
-            throw error("unpaired surrogate")
+            throw JSONSyntaxError(offset: i, reason: "unpaired surrogate")
         }
-        guard let unicode = Unicode.Scalar(scalar) else { throw error("invalid code point") }
-        return Array(String(Character(unicode)).utf8)
-    }
-
-    mutating func hex4() throws(JSONSyntaxError) -> UInt32 {
-        guard i + 4 <= b.count else { throw error("short \\u escape") }
-        var v: UInt32 = 0
-        for _ in 0..<4 {
-            let c = b[i]
-            let digit: UInt32
-            switch c {
-            case 0x30...0x39: digit = UInt32(c - 0x30)
-            case 0x41...0x46: digit = UInt32(c - 0x41 + 10)
-            case 0x61...0x66: digit = UInt32(c - 0x61 + 10)
-            default: throw error("invalid \\u escape")
-            }
-            v = v * 16 + digit
-            i += 1
-        }
-        return v
+        guard let unicode = Unicode.Scalar(scalar) else { throw JSONSyntaxError(offset: i, reason: "invalid code point") }
+        return unicode
     }
 }

@@ -202,37 +202,7 @@ extension CanonicalEncoder {
 
     /// `\uXXXX` (a surrogate pair as one scalar) as UTF-8.
     private mutating func unicodeEscape(_ t: UnsafeRawBufferPointer, _ i: inout Int) throws(JSONSyntaxError) {
-        func hex4() throws(JSONSyntaxError) -> UInt32 {
-            guard i + 4 <= t.count else { throw JSONSyntaxError(offset: i, reason: "short \\u escape") }
-            var v: UInt32 = 0
-            for _ in 0..<4 {
-                let c = t[i]
-                let digit: UInt32
-                switch c {
-                case 0x30...0x39: digit = UInt32(c - 0x30)
-                case 0x41...0x46: digit = UInt32(c - 0x41 + 10)
-                case 0x61...0x66: digit = UInt32(c - 0x61 + 10)
-                default: throw JSONSyntaxError(offset: i, reason: "invalid \\u escape")
-                }
-                v = v * 16 + digit
-                i += 1
-            }
-            return v
-        }
-        var scalar = try hex4()
-        if (0xD800..<0xDC00).contains(scalar) {
-            guard i + 1 < t.count, t[i] == UInt8(ascii: "\\"), t[i + 1] == UInt8(ascii: "u") else {
-                throw JSONSyntaxError(offset: i, reason: "unpaired surrogate")
-            }
-            i += 2
-            let low = try hex4()
-            guard (0xDC00..<0xE000).contains(low) else { throw JSONSyntaxError(offset: i, reason: "unpaired surrogate") }
-            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-        } else if (0xDC00..<0xE000).contains(scalar) {
-            throw JSONSyntaxError(offset: i, reason: "unpaired surrogate")
-        }
-        guard let unicode = Unicode.Scalar(scalar) else { throw JSONSyntaxError(offset: i, reason: "invalid code point") }
-        bytes.append(contentsOf: UTF8.encode(unicode)!)
+        bytes.append(contentsOf: UTF8.encode(try JSONText.unicodeEscape(t, &i))!)
     }
 
     /// A number in numeric's output form. jsonb already prints that form

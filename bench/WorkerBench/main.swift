@@ -98,16 +98,17 @@ if only == nil || only == "memory" {
                  rows, elapsed, Double(rows) / elapsed, rss))
 
     let events = 1 + rows
-    // The first read of freshly written rows also sets their hint bits
-    // (and writes those pages back); a live store gets that done by
-    // autovacuum. Both are measured: cold, then after VACUUM.
+    // Right after the ingest, the first read of fresh rows also sets their
+    // hint bits, and autovacuum works on the 1M-row UPDATE's dead tuples
+    // on one of the two cores. Both are measured: cold, then after VACUUM
+    // of the whole database (what a store in service looks like).
     func timedVerify() throws -> (seconds: Double, result: (status: Int32, stdout: [UInt8], stderr: [UInt8])) {
         let start = ContinuousClock.now
         let result = try ChildProcess.run([walaudit, "verify", "--json"] + walauditConnection)
         return (seconds(since: start), result)
     }
     let cold = try timedVerify()
-    try connection.execute("VACUUM walaudit.event_log")
+    try connection.execute("VACUUM ANALYZE")
     let (cliSeconds, cli) = try timedVerify()
     let sqlRange = min(events, 100_000)
     let sqlStart = ContinuousClock.now
