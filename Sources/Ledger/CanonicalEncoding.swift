@@ -5,29 +5,32 @@ import Decoding
 /// integers, JSON is encoded structurally (never `jsonb::text`), numbers in
 /// the decimal form PostgreSQL's numeric type prints.
 public struct CanonicalEncoder: Sendable {
-    public internal(set) var bytes: [UInt8] = []
+    var buffer = ByteBuffer()
+    /// The encoded bytes so far (a copy).
+    public var bytes: [UInt8] { buffer.array }
     /// Members of the objects being read from JSON text (CanonicalJSONText.swift).
     var members: [MemberSpan] = []
     /// Where an object's members wait while they are put in key order.
-    var scratch: [UInt8] = []
+    var scratch = ByteBuffer()
 
     public init() {}
 
     /// Empties the buffer, keeping its capacity (one encoder per verifier).
-    public mutating func removeAll() { bytes.removeAll(keepingCapacity: true) }
+    public mutating func removeAll() { buffer.truncate(to: 0) }
+
+    /// Calls `body` with the encoded bytes, without copying them.
+    public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try buffer.withUnsafeBytes(body)
+    }
 
     enum Tag: UInt8 {
         case null = 0x00, text = 0x01, integer = 0x02, bytes = 0x03, textArray = 0x04, timestamp = 0x05, json = 0x06
     }
 
-    public mutating func raw(_ data: some Sequence<UInt8>) { bytes.append(contentsOf: data) }
+    public mutating func raw(_ data: [UInt8]) { buffer.append(data) }
     public mutating func raw(_ data: UnsafeRawBufferPointer) { append(data) }
 
-    /// Appends raw memory with one copy. (Array's generic append reads an
-    /// UnsafeRawBufferPointer byte by byte; a typed buffer is copied whole.)
-    mutating func append(_ data: UnsafeRawBufferPointer) {
-        bytes.append(contentsOf: data.assumingMemoryBound(to: UInt8.self))
-    }
+    mutating func append(_ data: UnsafeRawBufferPointer) { buffer.append(data) }
 
     /// A u32 big-endian, appended in one piece (this runs several times
     /// per field when verifying millions of events).
@@ -39,45 +42,45 @@ public struct CanonicalEncoder: Sendable {
         withUnsafeBytes(of: v.bigEndian) { append($0) }
     }
 
-    public mutating func null() { bytes.append(Tag.null.rawValue); length(0) }
+    public mutating func null() { buffer.append(Tag.null.rawValue); length(0) }
 
     public mutating func text(_ s: String?) {
         guard let s else { return null() }
-        bytes.append(Tag.text.rawValue)
+        buffer.append(Tag.text.rawValue)
         length(s.utf8.count)
-        bytes.append(contentsOf: s.utf8)
+        buffer.append(s)
     }
 
     /// A text field from UTF-8 bytes as stored.
     public mutating func text(bytes text: UnsafeRawBufferPointer) {
-        bytes.append(Tag.text.rawValue)
+        buffer.append(Tag.text.rawValue)
         length(text.count)
         append(text)
     }
 
     public mutating func integer(_ v: Int64?) {
         guard let v else { return null() }
-        bytes.append(Tag.integer.rawValue)
+        buffer.append(Tag.integer.rawValue)
         length(8)
         int64(v)
     }
 
     public mutating func data(_ d: [UInt8]?) {
         guard let d else { return null() }
-        bytes.append(Tag.bytes.rawValue)
+        buffer.append(Tag.bytes.rawValue)
         length(d.count)
-        bytes.append(contentsOf: d)
+        buffer.append(d)
     }
 
     /// A bytes field from bytes as stored.
     public mutating func data(bytes data: UnsafeRawBufferPointer) {
-        bytes.append(Tag.bytes.rawValue)
+        buffer.append(Tag.bytes.rawValue)
         length(data.count)
         append(data)
     }
 
     public mutating func timestamp(_ t: PostgresTimestamp) {
-        bytes.append(Tag.timestamp.rawValue)
+        buffer.append(Tag.timestamp.rawValue)
         length(8)
         int64(t.microsecondsSinceEpoch)
     }
@@ -89,7 +92,7 @@ public struct CanonicalEncoder: Sendable {
 
     /// A text array field whose items `body` encodes (text or NULL fields).
     mutating func textArray(_ body: (inout CanonicalEncoder) -> Void) {
-        bytes.append(Tag.textArray.rawValue)
+        buffer.append(Tag.textArray.rawValue)
         let lengthAt = reserveLength()
         body(&self)
         patchLength(at: lengthAt)
@@ -97,7 +100,7 @@ public struct CanonicalEncoder: Sendable {
 
     public mutating func json(_ value: JSONValue?) {
         guard let value else { return null() }
-        bytes.append(Tag.json.rawValue)
+        buffer.append(Tag.json.rawValue)
         let lengthAt = reserveLength()
         jsonBody(value)
         patchLength(at: lengthAt)
@@ -107,39 +110,35 @@ public struct CanonicalEncoder: Sendable {
     /// nested bodies).
     mutating func reserveLength() -> Int {
         length(0)
-        return bytes.count
+        return buffer.count
     }
 
     mutating func patchLength(at bodyStart: Int) {
-        patch(bytes.count - bodyStart, at: bodyStart)
+        patch(buffer.count - bodyStart, at: bodyStart)
     }
 
     /// Writes `n` into the u32 reserved before `bodyStart`.
     mutating func patch(_ n: Int, at bodyStart: Int) {
-        let v = UInt32(n)
-        bytes[bodyStart - 4] = UInt8(v >> 24)
-        bytes[bodyStart - 3] = UInt8(v >> 16 & 0xFF)
-        bytes[bodyStart - 2] = UInt8(v >> 8 & 0xFF)
-        bytes[bodyStart - 1] = UInt8(v & 0xFF)
+        buffer.store(UInt32(n), at: bodyStart - 4)
     }
 
     /// JSON as jsonb holds it: object keys sorted by UTF-8 bytes with the
     /// last duplicate winning, numbers in numeric's output form.
     private mutating func jsonBody(_ value: JSONValue) {
         switch value {
-        case .null: bytes.append(UInt8(ascii: "n"))
-        case .bool(let b): bytes.append(UInt8(ascii: b ? "t" : "f"))
+        case .null: buffer.append(UInt8(ascii: "n"))
+        case .bool(let b): buffer.append(UInt8(ascii: b ? "t" : "f"))
         case .number(let n):
             let text = Self.numericText(n)
-            bytes.append(UInt8(ascii: "d"))
+            buffer.append(UInt8(ascii: "d"))
             length(text.utf8.count)
-            bytes.append(contentsOf: text.utf8)
+            buffer.append(text)
         case .string(let s):
-            bytes.append(UInt8(ascii: "s"))
+            buffer.append(UInt8(ascii: "s"))
             length(s.utf8.count)
-            bytes.append(contentsOf: s.utf8)
+            buffer.append(s)
         case .array(let items):
-            bytes.append(UInt8(ascii: "a"))
+            buffer.append(UInt8(ascii: "a"))
             length(items.count)
             for item in items { jsonBody(item) }
         case .object(let members):
@@ -149,12 +148,12 @@ public struct CanonicalEncoder: Sendable {
             var last = [[UInt8]: Int](minimumCapacity: members.count)
             for (index, member) in members.enumerated() { last[Array(member.key.utf8)] = index }
             let chosen = last.values.sorted { members[$0].key.utf8.lexicographicallyPrecedes(members[$1].key.utf8) }
-            bytes.append(UInt8(ascii: "o"))
+            buffer.append(UInt8(ascii: "o"))
             length(chosen.count)
             for index in chosen {
                 let member = members[index]
                 length(member.key.utf8.count)
-                bytes.append(contentsOf: member.key.utf8)
+                buffer.append(member.key)
                 jsonBody(member.value)
             }
         }

@@ -19,7 +19,7 @@ extension CanonicalEncoder {
     /// A JSON field (tag 0x06) from JSON text; nil is the NULL field.
     public mutating func json(text: UnsafeRawBufferPointer?) throws(JSONSyntaxError) {
         guard let text else { return null() }
-        bytes.append(Tag.json.rawValue)
+        buffer.append(Tag.json.rawValue)
         let at = reserveLength()
         var i = 0
         skipWhitespace(text, &i)
@@ -41,13 +41,13 @@ extension CanonicalEncoder {
         case UInt8(ascii: "t"): try literal(t, &i, "true", UInt8(ascii: "t"))
         case UInt8(ascii: "f"): try literal(t, &i, "false", UInt8(ascii: "f"))
         case UInt8(ascii: "\""):
-            bytes.append(UInt8(ascii: "s"))
+            buffer.append(UInt8(ascii: "s"))
             let at = reserveLength()
             try jsonTextString(t, &i)
             patchLength(at: at)
         case UInt8(ascii: "["):
             i += 1
-            bytes.append(UInt8(ascii: "a"))
+            buffer.append(UInt8(ascii: "a"))
             let countAt = reserveLength()
             var count = 0
             skipWhitespace(t, &i)
@@ -80,14 +80,14 @@ extension CanonicalEncoder {
             throw JSONSyntaxError(offset: i, reason: "invalid literal")
         }
         i += count
-        bytes.append(body)
+        buffer.append(body)
     }
 
     /// Members are written in text order, then rewritten in key byte order
     /// (the later of duplicate keys wins) if the text had another order.
     private mutating func jsonTextObject(_ t: UnsafeRawBufferPointer, _ i: inout Int, depth: Int) throws(JSONSyntaxError) {
         i += 1
-        bytes.append(UInt8(ascii: "o"))
+        buffer.append(UInt8(ascii: "o"))
         let countAt = reserveLength()
         let base = members.count
         skipWhitespace(t, &i)
@@ -98,17 +98,17 @@ extension CanonicalEncoder {
         while true {
             skipWhitespace(t, &i)
             guard i < t.count, t[i] == UInt8(ascii: "\"") else { throw JSONSyntaxError(offset: i, reason: "expected a member name") }
-            let start = bytes.count
+            let start = buffer.count
             let keyStart = reserveLength()
             try jsonTextString(t, &i)
-            let keyEnd = bytes.count
+            let keyEnd = buffer.count
             patchLength(at: keyStart)
             skipWhitespace(t, &i)
             guard i < t.count, t[i] == UInt8(ascii: ":") else { throw JSONSyntaxError(offset: i, reason: "expected ':'") }
             i += 1
             skipWhitespace(t, &i)
             try jsonTextValue(t, &i, depth: depth + 1)
-            members.append(MemberSpan(start: start, keyStart: keyStart, keyEnd: keyEnd, end: bytes.count, index: members.count - base))
+            members.append(MemberSpan(start: start, keyStart: keyStart, keyEnd: keyEnd, end: buffer.count, index: members.count - base))
             skipWhitespace(t, &i)
             guard i < t.count else { throw JSONSyntaxError(offset: i, reason: "unterminated object") }
             if t[i] == UInt8(ascii: "}") { i += 1; break }
@@ -116,7 +116,7 @@ extension CanonicalEncoder {
             i += 1
         }
         let count = members.count - base
-        let ordered = bytes.withUnsafeBufferPointer { out in
+        let ordered = buffer.withUnsafeBytes { out in
             members[base...].withUnsafeMutableBufferPointer { spans in
                 func compare(_ a: MemberSpan, _ b: MemberSpan) -> Int32 {
                     let (la, lb) = (a.keyEnd - a.keyStart, b.keyEnd - b.keyStart)
@@ -142,11 +142,11 @@ extension CanonicalEncoder {
         } else {
             // Rewrite the members in order from a copy of their bytes.
             let bodyStart = countAt
-            scratch.removeAll(keepingCapacity: true)
-            scratch.append(contentsOf: bytes[bodyStart...])
-            bytes.removeSubrange(bodyStart...)
+            scratch.truncate(to: 0)
+            buffer.withUnsafeBytes { scratch.append(UnsafeRawBufferPointer(rebasing: $0[bodyStart...])) }
+            buffer.truncate(to: bodyStart)
             for m in members[base..<(base + ordered)] {
-                bytes.append(contentsOf: scratch[(m.start - bodyStart)..<(m.end - bodyStart)])
+                scratch.withUnsafeBytes { buffer.append(UnsafeRawBufferPointer(rebasing: $0[(m.start - bodyStart)..<(m.end - bodyStart)])) }
             }
             patch(ordered, at: countAt)
         }
@@ -156,7 +156,7 @@ extension CanonicalEncoder {
     /// A JSON string's content, unescaped, as UTF-8.
     private mutating func jsonTextString(_ t: UnsafeRawBufferPointer, _ i: inout Int) throws(JSONSyntaxError) {
         i += 1
-        let start = bytes.count
+        let start = buffer.count
         var ascii = true
         while true {
             // Plain bytes are copied a run at a time.
@@ -171,7 +171,7 @@ extension CanonicalEncoder {
             i += 1
             switch c {
             case UInt8(ascii: "\""):
-                if !ascii, String(validating: bytes[start...], as: UTF8.self) == nil {
+                if !ascii, buffer.withUnsafeBytes({ String(validating: $0[start...], as: UTF8.self) }) == nil {
                     throw JSONSyntaxError(offset: i, reason: "string is not valid UTF-8")
                 }
                 return
@@ -180,12 +180,12 @@ extension CanonicalEncoder {
                 let e = t[i]
                 i += 1
                 switch e {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): bytes.append(e)
-                case UInt8(ascii: "b"): bytes.append(0x08)
-                case UInt8(ascii: "f"): bytes.append(0x0C)
-                case UInt8(ascii: "n"): bytes.append(0x0A)
-                case UInt8(ascii: "r"): bytes.append(0x0D)
-                case UInt8(ascii: "t"): bytes.append(0x09)
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): buffer.append(e)
+                case UInt8(ascii: "b"): buffer.append(0x08)
+                case UInt8(ascii: "f"): buffer.append(0x0C)
+                case UInt8(ascii: "n"): buffer.append(0x0A)
+                case UInt8(ascii: "r"): buffer.append(0x0D)
+                case UInt8(ascii: "t"): buffer.append(0x09)
                 case UInt8(ascii: "u"):
                     try unicodeEscape(t, &i)
                     ascii = false
@@ -195,14 +195,14 @@ extension CanonicalEncoder {
                 throw JSONSyntaxError(offset: i, reason: "control character in string")
             default:
                 if c >= 0x80 { ascii = false }
-                bytes.append(c)
+                buffer.append(c)
             }
         }
     }
 
     /// `\uXXXX` (a surrogate pair as one scalar) as UTF-8.
     private mutating func unicodeEscape(_ t: UnsafeRawBufferPointer, _ i: inout Int) throws(JSONSyntaxError) {
-        bytes.append(contentsOf: UTF8.encode(try JSONText.unicodeEscape(t, &i))!)
+        buffer.append(UTF8.encode(try JSONText.unicodeEscape(t, &i))!)
     }
 
     /// A number in numeric's output form. jsonb already prints that form
@@ -235,7 +235,7 @@ extension CanonicalEncoder {
             guard digits() > 0 else { throw invalid() }
             zero = saved
         }
-        bytes.append(UInt8(ascii: "d"))
+        buffer.append(UInt8(ascii: "d"))
         if mantissaEnd == i {
             let from = zero && t[start] == UInt8(ascii: "-") ? start + 1 : start
             length(i - from)
@@ -243,7 +243,7 @@ extension CanonicalEncoder {
         } else {
             let canonical = Self.numericText(String(decoding: UnsafeRawBufferPointer(rebasing: t[start..<i]), as: UTF8.self))
             length(canonical.utf8.count)
-            bytes.append(contentsOf: canonical.utf8)
+            buffer.append(canonical)
         }
     }
 }

@@ -91,7 +91,7 @@ public struct ChainVerifier: Sendable {
             }
             encoder.raw(salt)
             try stored.encodePayload(into: &encoder)
-            guard Self.same(Crypto.sha256(encoder.bytes), digest) else {
+            guard Self.same(encoder.withBytes(Crypto.sha256), digest) else {
                 return fail(seq, "payload altered: row_key, old_row or new_row of seq \(seq) does not match its digest")
             }
         }
@@ -100,7 +100,7 @@ public struct ChainVerifier: Sendable {
         encoder.raw(prevHash)
         try stored.encodeHashFields(into: &encoder)
         let hash = stored.hash
-        guard Self.same(Crypto.sha256(encoder.bytes), hash) else {
+        guard Self.same(encoder.withBytes(Crypto.sha256), hash) else {
             return fail(seq, "event altered: a field of seq \(seq) (time, operation, table, who, where, digest) does not match its hash")
         }
         if let signed = anchors[seq], !Self.same(signed, hash) {

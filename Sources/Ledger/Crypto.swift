@@ -6,6 +6,14 @@ public enum Crypto {
     /// algorithm up again on every digest, which cost more than the hashing.
     nonisolated(unsafe) private static let sha256Algorithm: OpaquePointer = EVP_MD_fetch(nil, "SHA256", nil)
 
+    /// SHA-256 of `data` in memory.
+    public static func sha256(_ data: UnsafeRawBufferPointer) -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        EVP_Digest(data.baseAddress, data.count, &digest, &length, sha256Algorithm, nil)
+        return digest
+    }
+
     /// SHA-256 of `data`.
     public static func sha256(_ data: [UInt8]) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: 32)
