@@ -21,8 +21,9 @@ public struct ChainVerifier: Sendable {
     private var previousHash: [UInt8]?
     /// Heads vouched for by signed checkpoints: seq → hash.
     private var anchors: [Int64: [UInt8]] = [:]
-    /// Reused for every preimage (no allocation per event).
+    /// Reused for every preimage and digest (no allocation per event).
     private var encoder = CanonicalEncoder()
+    private let hasher = SHA256Hasher()
 
     /// Starts at `fromSeq`; `previousHash` is the hash of `fromSeq - 1` (nil:
     /// take the first event's prev_hash on trust, e.g. for a range).
@@ -91,7 +92,8 @@ public struct ChainVerifier: Sendable {
             }
             encoder.raw(salt)
             try stored.encodePayload(into: &encoder)
-            guard Self.same(encoder.withBytes(Crypto.sha256), digest) else {
+            encoder.withBytes(hasher.hash)
+            guard Self.same(hasher.digest, digest) else {
                 return fail(seq, "payload altered: row_key, old_row or new_row of seq \(seq) does not match its digest")
             }
         }
@@ -100,7 +102,8 @@ public struct ChainVerifier: Sendable {
         encoder.raw(prevHash)
         try stored.encodeHashFields(into: &encoder)
         let hash = stored.hash
-        guard Self.same(encoder.withBytes(Crypto.sha256), hash) else {
+        encoder.withBytes(hasher.hash)
+        guard Self.same(hasher.digest, hash) else {
             return fail(seq, "event altered: a field of seq \(seq) (time, operation, table, who, where, digest) does not match its hash")
         }
         if let signed = anchors[seq], !Self.same(signed, hash) {
@@ -108,7 +111,11 @@ public struct ChainVerifier: Sendable {
         }
         report.checked += 1
         expectedSeq = seq + 1
-        previousHash = Array(hash)
+        if previousHash?.count == hash.count {
+            previousHash!.withUnsafeMutableBytes { $0.copyMemory(from: hash) }  // no allocation per event
+        } else {
+            previousHash = Array(hash)
+        }
         return true
     }
 
