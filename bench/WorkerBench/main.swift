@@ -8,8 +8,15 @@
 //   2. ingest: a pgbench backlog of >= 300k row changes decoded by
 //      pg_recvlogical to /dev/null (from a second slot at the same position)
 //      vs drained by `walaudit run` into the chained store; the ratio.
+//   3. overhead: pgbench TPS for --seconds each (4 clients, scale 10) with
+//      no audit, with walaudit attached and its worker running, and with a
+//      classic trigger audit (AFTER ROW trigger inserting to_jsonb(OLD/NEW)).
+//   4. lag: pgbench at a fixed rate for --seconds with the worker running;
+//      per event, the time from commit to the store (recorded_at −
+//      event_time): p50, p99, max.
 //
-//   swift build -c release && .build/release/worker-bench [--rows N] [--transactions N] [--only memory|ingest]
+//   swift build -c release && .build/release/worker-bench [--rows N] [--transactions N] [--seconds N] [--rate TPS]
+//       [--only memory|ingest|overhead|lag]
 import EmbeddedPostgres
 import Foundation
 import PostgresClient
@@ -17,14 +24,18 @@ import PostgresClient
 var rows = 1_000_000
 var transactions = 80_000
 var only: String?
+var benchSeconds = 60
+var rate = 200
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     switch argument {
     case "--rows": rows = Int(arguments.next() ?? "") ?? rows
     case "--transactions": transactions = Int(arguments.next() ?? "") ?? transactions
     case "--only": only = arguments.next()
+    case "--seconds": benchSeconds = Int(arguments.next() ?? "") ?? benchSeconds
+    case "--rate": rate = Int(arguments.next() ?? "") ?? rate
     default:
-        FileHandle.standardError.write(Data("usage: worker-bench [--rows N] [--transactions N] [--only memory|ingest]\n".utf8))
+        FileHandle.standardError.write(Data("usage: worker-bench [--rows N] [--transactions N] [--seconds N] [--rate TPS] [--only memory|ingest|overhead|lag]\n".utf8))
         exit(2)
     }
 }
@@ -158,4 +169,101 @@ if only == nil || only == "ingest" {
     print(String(format: "  ingest: %d row changes; pg_recvlogical to /dev/null %.1f s (%.0f changes/s); "
                  + "walaudit run to the chained store %.1f s (%.0f events/s, peak RSS %.1f MiB); ratio %.2f (target >= 0.5)",
                  changes, decodeSeconds, decodeRate, ingestSeconds, ingestRate, rss, ingestRate / decodeRate))
+}
+
+/// pgbench's connection arguments for `database`.
+func pgbenchArguments(_ database: String) -> [String] {
+    ["-h", cluster.directory, "-p", String(cluster.port), "-U", ThrowawayCluster.superuser, database]
+}
+
+/// The TPS pgbench reports (without connection time) for a timed run.
+func pgbenchTPS(_ database: String, seconds: Int, _ options: [String]) throws -> Double {
+    let result = try ChildProcess.run([cluster.binDirectory + "/pgbench", "-n", "-c", "4", "-j", "2", "-T", String(seconds)]
+                                      + options + pgbenchArguments(database))
+    let output = String(decoding: result.stdout, as: UTF8.self)
+    guard result.status == 0, let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
+          let tps = Double(line.dropFirst(6).prefix { $0 != " " }) else {
+        fail("pgbench failed: \(output) \(String(decoding: result.stderr, as: UTF8.self))")
+    }
+    return tps
+}
+
+/// A fresh database initialised by pgbench at scale 10.
+func pgbenchDatabase(_ prefix: String) throws -> String {
+    let database = try cluster.createDatabase(prefix: prefix)
+    try run([cluster.binDirectory + "/pgbench", "-i", "-q", "-s", "10"] + pgbenchArguments(database))
+    return database
+}
+
+let pgbenchTables = ["pgbench_accounts", "pgbench_tellers", "pgbench_branches", "pgbench_history"]
+
+// 3. Source overhead: no audit, walaudit, trigger audit.
+if only == nil || only == "overhead" {
+    // walaudit first, and its slot dropped after: a slot left behind would
+    // make the next worker read the other runs' WAL.
+    let audited = try pgbenchDatabase("overhead_walaudit")
+    let auditedConnection = ["--source", cluster.conninfo(database: audited), "--slot", "overhead"]
+    try run([walaudit, "setup"] + auditedConnection)
+    try run([walaudit, "attach"] + pgbenchTables + auditedConnection)
+    // The source-side cost alone (actor trigger, REPLICA IDENTITY FULL), the
+    // worker not running: what is left is the worker's and the store's CPU.
+    let attachedTPS = try pgbenchTPS(audited, seconds: benchSeconds, [])
+    let worker = try startWorker(auditedConnection)
+    let walauditTPS = try pgbenchTPS(audited, seconds: benchSeconds, [])
+    worker.send(SIGTERM)
+    _ = worker.wait()
+    try run([walaudit, "teardown", "--drop-slot"] + auditedConnection)
+
+    let plainTPS = try pgbenchTPS(try pgbenchDatabase("overhead_none"), seconds: benchSeconds, [])
+
+    let triggered = try pgbenchDatabase("overhead_trigger")
+    let connection = try Connection(cluster.conninfo(database: triggered))
+    try connection.execute("""
+        CREATE TABLE audit_log (id bigserial PRIMARY KEY, table_name text NOT NULL, operation text NOT NULL,
+                                old_row jsonb, new_row jsonb, changed_by text NOT NULL DEFAULT current_user,
+                                changed_at timestamptz NOT NULL DEFAULT now());
+        CREATE FUNCTION audit_row() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO audit_log (table_name, operation, old_row, new_row)
+            VALUES (TG_TABLE_NAME, TG_OP,
+                    CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END, CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END);
+            RETURN NULL;
+        END $$;
+        """)
+    for table in pgbenchTables {
+        try connection.execute("CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON \(table) FOR EACH ROW EXECUTE FUNCTION audit_row()")
+    }
+    let triggerTPS = try pgbenchTPS(triggered, seconds: benchSeconds, [])
+    print(String(format: "  overhead: pgbench TPS over %d s, 4 clients, scale 10: no audit %.0f; walaudit %.0f (%.2f of none; "
+                 + "attached with the worker stopped %.0f, %.2f); trigger audit %.0f (%.2f of none); walaudit / trigger %.2f (target >= 1.1)",
+                 benchSeconds, plainTPS, walauditTPS, walauditTPS / plainTPS, attachedTPS, attachedTPS / plainTPS,
+                 triggerTPS, triggerTPS / plainTPS, walauditTPS / triggerTPS))
+}
+
+// 4. Commit-to-store lag at a sustained rate.
+if only == nil || only == "lag" {
+    let database = try pgbenchDatabase("lag")
+    let conninfo = cluster.conninfo(database: database)
+    let connection = try Connection(conninfo)
+    let walauditConnection = ["--source", conninfo, "--slot", "lag"]
+    try run([walaudit, "setup"] + walauditConnection)
+    try run([walaudit, "attach"] + pgbenchTables + walauditConnection)
+    let worker = try startWorker(walauditConnection)
+    let start = try connection.execute("SELECT clock_timestamp()").scalar!
+    let tps = try pgbenchTPS(database, seconds: benchSeconds, ["-R", String(rate)])
+    let endLSN = try connection.execute("SELECT pg_current_wal_lsn()").scalar!
+    while try connection.execute("SELECT confirmed_flush_lsn < $1::pg_lsn FROM pg_replication_slots WHERE slot_name = 'lag'",
+                                 [endLSN]).scalar == "t" {
+        Thread.sleep(forTimeInterval: 0.2)
+    }
+    worker.send(SIGTERM)
+    _ = worker.wait()
+    // recorded_at is taken as the event is written, just before its batch commits.
+    let lag = try connection.execute("""
+        SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), max(ms)
+        FROM (SELECT extract(epoch FROM recorded_at - event_time) * 1000 AS ms FROM walaudit.event_log
+              WHERE operation IN ('INSERT', 'UPDATE', 'DELETE') AND event_time >= $1::timestamptz) l
+        """, [start]).rows[0]
+    print(String(format: "  lag: pgbench at %d TPS (%.0f achieved) for %d s, %@ events: commit to store p50 %.0f ms, p99 %.0f ms, max %.0f ms (target p99 < 1000 ms)",
+                 rate, tps, benchSeconds, lag[0] ?? "0", Double(lag[1] ?? "") ?? .nan, Double(lag[2] ?? "") ?? .nan, Double(lag[3] ?? "") ?? .nan))
 }
