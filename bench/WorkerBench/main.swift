@@ -176,8 +176,12 @@ func pgbenchArguments(_ database: String) -> [String] {
     ["-h", cluster.directory, "-p", String(cluster.port), "-U", ThrowawayCluster.superuser, database]
 }
 
-/// The TPS pgbench reports (without connection time) for a timed run.
+/// The TPS pgbench reports (without connection time) for a timed run,
+/// started from a fresh checkpoint with the cluster's earlier work vacuumed,
+/// so one run's leftovers do not slow the next.
 func pgbenchTPS(_ database: String, seconds: Int, _ options: [String]) throws -> Double {
+    try run([cluster.binDirectory + "/vacuumdb", "--all", "-q", "-h", cluster.directory, "-p", String(cluster.port), "-U", ThrowawayCluster.superuser])
+    try Connection(cluster.conninfo()).execute("CHECKPOINT")
     let result = try ChildProcess.run([cluster.binDirectory + "/pgbench", "-n", "-c", "4", "-j", "2", "-T", String(seconds)]
                                       + options + pgbenchArguments(database))
     let output = String(decoding: result.stdout, as: UTF8.self)
