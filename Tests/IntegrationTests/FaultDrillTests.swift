@@ -1,0 +1,116 @@
+import EmbeddedPostgres
+import Foundation
+import PostgresClient
+import Testing
+import TestSupport
+
+/// Drills of issue 8: network cuts and hostile names in the capture path,
+/// each ending in the store compared with the server's own data.
+@Suite struct FaultDrillTests {
+    /// The walsender is terminated (a network cut, as the server sees it)
+    /// again and again while pgbench writes: every committed change is
+    /// stored once, in order, and the chain verifies.
+    @Test func walsenderTerminatedMidStreamLosesAndDuplicatesNothing() throws {
+        let harness = try WalauditHarness.make()
+        let db = harness.database
+        let cluster = db.cluster
+        let pgbenchConnection = ["-h", cluster.directory, "-p", String(cluster.port), "-U", ThrowawayCluster.superuser, db.name]
+        #expect(try ChildProcess.run([cluster.binDirectory + "/pgbench", "-i", "-q", "-s", "1"] + pgbenchConnection).status == 0)
+        try harness.expectSuccess(["attach", "pgbench_accounts", "pgbench_tellers", "pgbench_branches", "pgbench_history"])
+        let worker = try harness.startWorker()
+        let devNull = open("/dev/null", O_RDWR | O_CLOEXEC)
+        defer { close(devNull) }
+        let transactions = 4 * 300
+        let pgbench = try ChildProcess.spawn([cluster.binDirectory + "/pgbench", "-n", "-c", "4", "-j", "2", "-t", "300"]
+                                             + pgbenchConnection, stdin: devNull, stdout: devNull, stderr: devNull)
+        var cuts = 0
+        var finished = false
+        while !finished || cuts < 10 {
+            Thread.sleep(forTimeInterval: Double.random(in: 0.1...0.4))
+            let ended = try db.connection.execute("""
+                SELECT count(pg_terminate_backend(active_pid)) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL
+                """, [harness.slot]).scalar
+            if ended == "1" { cuts += 1 }
+            var status: Int32 = 0
+            if !finished && waitpid(pgbench.pid, &status, WNOHANG) == pgbench.pid {
+                finished = true
+                #expect((status >> 8) & 0xFF == 0)
+            }
+        }
+        try harness.waitForEvents(atLeast: 4 + 4 * transactions, timeout: 120)
+        Thread.sleep(forTimeInterval: 1)  // a duplicate would arrive now
+        #expect(worker.stop() == 0, "\(worker.log)")
+        #expect(worker.log.contains("retrying"), "the cuts were noticed")
+        let counts = try db.connection.execute("""
+            SELECT table_name, count(*), count(DISTINCT (lsn, lsn_position)) FROM walaudit.event_log
+            WHERE operation IN ('INSERT', 'UPDATE', 'DELETE') GROUP BY 1 ORDER BY 1
+            """).rows
+        let expected = ["pgbench_accounts", "pgbench_branches", "pgbench_history", "pgbench_tellers"]
+            .map { [$0, String(transactions), String(transactions)] }
+        #expect(counts == expected, "after \(cuts) cuts")
+        #expect(try WalauditBinary.run(["verify"] + harness.connectionArguments).status == 0)
+    }
+
+    /// Schema, table and column names with quotes, semicolons, spaces,
+    /// UTF-8 and keywords, and values that look like SQL: captured with the
+    /// right names and exactly the values the table holds.
+    @Test func hostileNamesAndValuesAreCapturedVerbatim() throws {
+        let harness = try WalauditHarness.make()
+        let db = harness.database
+        let schema = "Ünïcode \"schema\"; --"
+        let table = "\"; DROP TABLE x; --"
+        let qualified = SQLText.qualified(schema, table)
+        try db.connection.execute("""
+            CREATE TABLE x (id integer);
+            CREATE SCHEMA \(SQLText.identifier(schema));
+            CREATE TABLE \(qualified) (\(SQLText.identifier("select")) integer PRIMARY KEY,
+                \(SQLText.identifier("col with \"quotes\", spaces; and ✓")) text, \(SQLText.identifier("ORDER")) jsonb);
+            """)
+        let attached = try WalauditBinary.run(["attach", qualified] + harness.connectionArguments)
+        #expect(attached.status == 0, "\(attached.stderr)")
+        let worker = try harness.startWorker()
+        try db.connection.execute("INSERT INTO \(qualified) VALUES (1, $1, $2::jsonb)",
+                                  ["'); DROP TABLE x; -- \u{1}\t\n\\ ✓ \u{7f}", #"{"deep": [[[[{"k\"ey": "v;--"}]]]], "n": 1.50}"#])
+        try db.connection.execute("UPDATE \(qualified) SET \(SQLText.identifier("ORDER")) = NULL")
+        try harness.waitForEvents(atLeast: 3)
+        #expect(worker.stop() == 0, "\(worker.log)")
+        #expect(try db.connection.execute("SELECT count(*) FROM pg_class WHERE relname = 'x'").scalar == "1")
+        // Names as the catalog has them; images equal to the table's own rows.
+        let stored = try db.connection.execute("""
+            SELECT schema_name, table_name, operation, operation = 'INSERT' OR new_row = (SELECT to_jsonb(t) FROM \(qualified) t)
+            FROM walaudit.event_log WHERE operation IN ('INSERT', 'UPDATE') ORDER BY seq
+            """).rows
+        #expect(stored.map { [$0[0], $0[1], $0[2]] } == [[schema, table, "INSERT"], [schema, table, "UPDATE"]])
+        #expect(stored.last?[3] == "t", "the UPDATE's image is the row as the table holds it: \(stored)")
+        let insertImage = try db.connection.execute("""
+            SELECT new_row = jsonb_build_object('select', 1, 'col with "quotes", spaces; and ✓', $1::text, 'ORDER', $2::jsonb)
+            FROM walaudit.event_log WHERE operation = 'INSERT'
+            """, ["'); DROP TABLE x; -- \u{1}\t\n\\ ✓ \u{7f}", #"{"deep": [[[[{"k\"ey": "v;--"}]]]], "n": 1.50}"#]).scalar
+        #expect(insertImage == "t")
+        #expect(try WalauditBinary.run(["verify"] + harness.connectionArguments).status == 0)
+    }
+
+    /// A table's owner (no superuser) switches the actor trigger off: that
+    /// is itself a DDL event naming the owner, and the changes made while it
+    /// is off are still captured, with the actor unknown.
+    @Test func disablingTheActorTriggerIsItselfAnEvent() throws {
+        let harness = try WalauditHarness.make()
+        let db = harness.database
+        let owner = "owner_\(db.name)"
+        try db.connection.execute("CREATE ROLE \(owner) LOGIN; CREATE TABLE t (id integer PRIMARY KEY); ALTER TABLE t OWNER TO \(owner)")
+        try harness.expectSuccess(["attach", "t"])
+        let worker = try harness.startWorker()
+        let asOwner = try Connection(db.cluster.conninfo(database: db.name, user: owner))
+        try asOwner.execute("INSERT INTO t VALUES (1)")
+        try asOwner.execute("ALTER TABLE t DISABLE TRIGGER walaudit_actor")
+        try asOwner.execute("INSERT INTO t VALUES (2)")
+        try harness.waitForEvents(atLeast: 4)  // attach, insert, the DDL, insert
+        #expect(worker.stop() == 0, "\(worker.log)")
+        let events = try db.connection.execute("""
+            SELECT operation, coalesce(row_key::text, new_row->>'command_tag'), coalesce(db_user, '?'), coalesce(role_name, '?')
+            FROM walaudit.events WHERE seq > 1 ORDER BY seq
+            """).rows
+        #expect(events == [["INSERT", #"{"id": 1}"#, owner, owner], ["DDL", "ALTER TABLE", owner, owner], ["INSERT", #"{"id": 2}"#, "?", "?"]],
+                "\(events)")
+    }
+}
