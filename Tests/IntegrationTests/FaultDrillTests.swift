@@ -113,4 +113,33 @@ import TestSupport
         #expect(events == [["INSERT", #"{"id": 1}"#, owner, owner], ["DDL", "ALTER TABLE", owner, owner], ["INSERT", #"{"id": 2}"#, "?", "?"]],
                 "\(events)")
     }
+
+    /// A `walaudit.actor` message with garbage content (only a role that
+    /// still may call pg_logical_emit_message can send one): it is refused
+    /// with a warning, the transaction's changes are all kept, and what
+    /// follows it is recorded with the actor unknown, never a forged one.
+    @Test func garbageActorMessagesLoseNothingAndCreditNobody() throws {
+        let harness = try WalauditHarness.make()
+        let db = harness.database
+        try db.connection.execute("CREATE TABLE t (id integer PRIMARY KEY)")
+        try harness.expectSuccess(["attach", "t"])
+        let worker = try harness.startWorker()
+        try db.connection.execute("""
+            BEGIN;
+            INSERT INTO t VALUES (1);
+            -- emitted mid-statement, after the statement's own actor message
+            INSERT INTO t SELECT 2 WHERE pg_logical_emit_message(true, 'walaudit.actor', '{"v": 1, "xid": "oops"}') IS NOT NULL;
+            INSERT INTO t SELECT 3 WHERE pg_logical_emit_message(true, 'walaudit.actor', '\\xfffe00'::bytea) IS NOT NULL;
+            INSERT INTO t VALUES (4);
+            COMMIT;
+            """)
+        try harness.waitForEvents(atLeast: 5)
+        #expect(worker.stop() == 0)
+        #expect(worker.log.contains("ignored a malformed walaudit.actor message"), "\(worker.log)")
+        let superuser = try db.connection.execute("SELECT session_user").scalar!
+        let actors = try db.connection.execute("""
+            SELECT row_key->>'id', coalesce(db_user, 'unknown') FROM walaudit.events WHERE operation = 'INSERT' ORDER BY seq
+            """).rows
+        #expect(actors == [["1", superuser], ["2", "unknown"], ["3", "unknown"], ["4", superuser]])
+    }
 }
