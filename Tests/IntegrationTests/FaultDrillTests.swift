@@ -142,4 +142,21 @@ import TestSupport
             """).rows
         #expect(actors == [["1", superuser], ["2", "unknown"], ["3", "unknown"], ["4", superuser]])
     }
+
+    /// A 100 MB text value goes through the stream, the store and both
+    /// verifiers intact (its digest is checked against the stored value).
+    @Test func hundredMegabyteValueIsStoredWhole() throws {
+        let harness = try WalauditHarness.make()
+        let db = harness.database
+        try db.connection.execute("CREATE TABLE big (id integer PRIMARY KEY, body text)")
+        try harness.expectSuccess(["attach", "big"])
+        let worker = try harness.startWorker()
+        try db.connection.execute("INSERT INTO big SELECT 1, repeat('0123456789abcdef', 100 * 65536) || '✓'")
+        try harness.waitForEvents(atLeast: 2, timeout: 120)
+        #expect(worker.stop() == 0, "\(worker.log)")
+        #expect(try db.connection.execute("""
+            SELECT e.new_row->>'body' = b.body, length(e.new_row->>'body') FROM walaudit.event_log e, big b WHERE e.operation = 'INSERT'
+            """).rows == [["t", String(100 * 1_048_576 + 1)]])
+        #expect(try WalauditBinary.run(["verify"] + harness.connectionArguments).status == 0)
+    }
 }
