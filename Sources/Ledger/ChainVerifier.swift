@@ -6,6 +6,8 @@ public struct VerificationReport: Equatable, Sendable {
     public var ok: Bool { firstBadSeq == nil }
     public var checked: Int64 = 0
     public var purged: Int64 = 0
+    /// Seqs of GAP events: the chain is intact, the trail says it is incomplete there.
+    public var gaps: [Int64] = []
     public var firstBadSeq: Int64?
     public var problem: String?
 
@@ -109,6 +111,7 @@ public struct ChainVerifier: Sendable {
         if let signed = anchors[seq], !Self.same(signed, hash) {
             return fail(seq, "seq \(seq) differs from its signed checkpoint: the chain from here on was rewritten (or another copy restored)")
         }
+        if stored.isGap { report.gaps.append(seq) }
         report.checked += 1
         expectedSeq = seq + 1
         if previousHash?.count == hash.count {

@@ -78,6 +78,8 @@ public struct StoredEvent {
     }
 
     public var payloadSalt: UnsafeRawBufferPointer? { field(Self.saltColumn) }
+    /// Whether this is a GAP event (operation is the third column).
+    public var isGap: Bool { field(2).map { $0.elementsEqual("GAP".utf8) } ?? false }
     /// Whether any payload column or the salt is still there.
     public var holdsPayload: Bool { (Self.hashFields.count...Self.saltColumn).contains { fields[$0] != nil } }
     public var payloadDigest: UnsafeRawBufferPointer? { field(Self.hashFields.count - 1) }

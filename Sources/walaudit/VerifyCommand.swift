@@ -60,9 +60,13 @@ struct VerifyCommand: ParsableCommand {
                 .init("purged", .number(String(report.purged))),
                 .init("first_bad_seq", report.firstBadSeq.map { .number(String($0)) } ?? .null),
                 .init("problem", report.problem.map(JSONValue.string) ?? .null),
+                .init("gaps", .array(report.gaps.map { .number(String($0)) })),
             ]).serialized)
         } else if report.ok {
             print("intact: \(report.checked) events checked (\(report.purged) with purged payloads)")
+            if !report.gaps.isEmpty {
+                print("the trail records \(report.gaps.count) gap(s), changes it could not capture: GAP at seq \(report.gaps.map(String.init).joined(separator: ", ")) (see walaudit.events where operation = 'GAP')")
+            }
         } else {
             print("TAMPERED at seq \(report.firstBadSeq!): \(report.problem!) (\(report.checked) events before it are intact)")
         }

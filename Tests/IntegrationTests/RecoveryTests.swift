@@ -137,6 +137,13 @@ import TestSupport
         let gaps = try db.connection.execute(
             "SELECT new_row->>'reason', new_row->>'slot' FROM walaudit.event_log WHERE operation = 'GAP'").rows
         #expect(gaps == [["slot invalidated", harness.slot]], "one GAP, however often the worker is started")
+        // verify and status say so.
+        let verified = try WalauditBinary.run(["verify"] + harness.connectionArguments)
+        #expect(verified.status == 0)
+        #expect(String(decoding: verified.stdout, as: UTF8.self).contains("1 gap(s), changes it could not capture: GAP at seq 3"))
+        let status = String(decoding: try WalauditBinary.run(["status"] + harness.connectionArguments).stdout, as: UTF8.self)
+        #expect(status.contains("WARNING: the trail has 1 gap(s); the latest, at seq 3, says: slot invalidated"), "\(status)")
+        #expect(status.contains("the slot was invalidated and changes are lost"), "\(status)")
 
         // The documented recovery: recreate the slot; capture resumes after the GAP.
         try db.connection.execute("SELECT pg_drop_replication_slot($1)", [harness.slot])
