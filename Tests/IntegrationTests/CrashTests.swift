@@ -7,7 +7,7 @@ import TestSupport
 /// Exactly once across SIGKILL: the worker is killed at random moments
 /// while pgbench writes, and the store must end up with every committed
 /// change once, in commit order, with an unbroken chain.
-@Suite struct CrashTests {
+@Suite(.tags(.drill)) struct CrashTests {
     @Test func killNineUnderPgbenchLosesAndDuplicatesNothing() throws {
         let harness = try WalauditHarness.make()
         let db = harness.database

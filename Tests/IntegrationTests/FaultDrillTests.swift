@@ -6,7 +6,7 @@ import TestSupport
 
 /// Drills of issue 8: network cuts and hostile names in the capture path,
 /// each ending in the store compared with the server's own data.
-@Suite struct FaultDrillTests {
+@Suite(.tags(.drill)) struct FaultDrillTests {
     /// The walsender is terminated (a network cut, as the server sees it)
     /// again and again while pgbench writes: every committed change is
     /// stored once, in order, and the chain verifies.
@@ -72,19 +72,25 @@ import TestSupport
         try db.connection.execute("INSERT INTO \(qualified) VALUES (1, $1, $2::jsonb)",
                                   ["'); DROP TABLE x; -- \u{1}\t\n\\ ✓ \u{7f}", #"{"deep": [[[[{"k\"ey": "v;--"}]]]], "n": 1.50}"#])
         try db.connection.execute("UPDATE \(qualified) SET \(SQLText.identifier("ORDER")) = NULL")
-        try harness.waitForEvents(atLeast: 3)
+        // JSON nested 500 deep: stored and hashed like any other value.
+        try db.connection.execute("INSERT INTO \(qualified) VALUES (2, NULL, (repeat('[', 500) || '{\"deep\": true}' || repeat(']', 500))::jsonb)")
+        try harness.waitForEvents(atLeast: 4)
         #expect(worker.stop() == 0, "\(worker.log)")
         #expect(try db.connection.execute("SELECT count(*) FROM pg_class WHERE relname = 'x'").scalar == "1")
         // Names as the catalog has them; images equal to the table's own rows.
         let stored = try db.connection.execute("""
-            SELECT schema_name, table_name, operation, operation = 'INSERT' OR new_row = (SELECT to_jsonb(t) FROM \(qualified) t)
-            FROM walaudit.event_log WHERE operation IN ('INSERT', 'UPDATE') ORDER BY seq
+            SELECT schema_name, table_name, operation, operation = 'INSERT' OR new_row = (SELECT to_jsonb(t) FROM \(qualified) t WHERE t.\(SQLText.identifier("select")) = 1)
+            FROM walaudit.event_log WHERE operation IN ('INSERT', 'UPDATE') AND row_key->>'select' = '1' ORDER BY seq
             """).rows
         #expect(stored.map { [$0[0], $0[1], $0[2]] } == [[schema, table, "INSERT"], [schema, table, "UPDATE"]])
         #expect(stored.last?[3] == "t", "the UPDATE's image is the row as the table holds it: \(stored)")
+        #expect(try db.connection.execute("""
+            SELECT e.new_row = to_jsonb(t) FROM walaudit.event_log e, \(qualified) t
+            WHERE e.row_key->>'select' = '2' AND t.\(SQLText.identifier("select")) = 2
+            """).scalar == "t", "the deep document is stored as the table holds it")
         let insertImage = try db.connection.execute("""
             SELECT new_row = jsonb_build_object('select', 1, 'col with "quotes", spaces; and ✓', $1::text, 'ORDER', $2::jsonb)
-            FROM walaudit.event_log WHERE operation = 'INSERT'
+            FROM walaudit.event_log WHERE operation = 'INSERT' AND row_key->>'select' = '1'
             """, ["'); DROP TABLE x; -- \u{1}\t\n\\ ✓ \u{7f}", #"{"deep": [[[[{"k\"ey": "v;--"}]]]], "n": 1.50}"#]).scalar
         #expect(insertImage == "t")
         #expect(try WalauditBinary.run(["verify"] + harness.connectionArguments).status == 0)

@@ -5,7 +5,7 @@ import Testing
 import TestSupport
 
 /// The worker recovers from outages by itself and refuses what it must.
-@Suite struct RecoveryTests {
+@Suite(.tags(.drill)) struct RecoveryTests {
     @Test func secondWorkerOnTheSameSlotRefuses() throws {
         let harness = try WalauditHarness.make()
         try harness.database.connection.execute("CREATE TABLE t (id integer PRIMARY KEY)")
@@ -106,7 +106,7 @@ import TestSupport
 }
 
 /// A lost slot is a gap in the trail, and the chain must say so.
-@Suite struct SlotLossTests {
+@Suite(.tags(.drill)) struct SlotLossTests {
     @Test func invalidatedSlotWritesOneGapAndStopsLoudly() throws {
         let cluster = try ThrowawayCluster(settings: ["max_slot_wal_keep_size": "'1MB'"])
         defer { cluster.shutdown() }

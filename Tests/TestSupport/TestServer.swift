@@ -1,4 +1,5 @@
 import EmbeddedPostgres
+import Testing
 import Foundation
 import PostgresClient
 
@@ -45,4 +46,11 @@ public enum WalauditBinary {
         let (status, stdout, stderr) = try ChildProcess.run([path] + arguments, input: input)
         return (status, stdout, String(decoding: stderr, as: UTF8.self))
     }
+}
+
+extension Tag {
+    /// Fault and abuse drills (docs/reliability.md): crashes, outages,
+    /// hostile input. They run with the rest; select them by suite name
+    /// (`swift test --filter 'CrashTests|RecoveryTests|SlotLossTests|FaultDrillTests'`).
+    @Tag public static var drill: Self
 }
