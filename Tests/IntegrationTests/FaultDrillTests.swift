@@ -258,4 +258,53 @@ import TestSupport
             """, [confirmedDuringOutage]).scalar == "t")
         #expect(try WalauditBinary.run(["verify"] + harness.connectionArguments).status == 0)
     }
+
+    /// The audit store's own PostgreSQL server stopped for 30 s while the
+    /// source keeps writing: the worker retries, confirms nothing it has not
+    /// stored, and afterwards every change is there once.
+    @Test func storeServerStoppedForThirtySeconds() throws {
+        let storeCluster = try ThrowawayCluster()
+        defer { storeCluster.shutdown() }
+        let source = try TestServer.freshDatabase()
+        let target = storeCluster.conninfo(database: try storeCluster.createDatabase(prefix: "store"))
+        let connection = ["--source", source.conninfo, "--target", target, "--slot", String(source.name.prefix(60))]
+        #expect(try WalauditBinary.run(["setup"] + connection).status == 0)
+        try source.connection.execute("CREATE TABLE t (id integer PRIMARY KEY)")
+        #expect(try WalauditBinary.run(["attach", "t"] + connection).status == 0)
+        let worker = try WorkerProcess(arguments: ["run"] + connection)
+        func stored() -> Int { (try? Int(Connection(target).execute("SELECT count(*) FROM walaudit.event_log").scalar ?? "0") ?? 0) ?? 0 }
+        func waitFor(_ count: Int) throws {
+            let deadline = Date().addingTimeInterval(90)
+            while stored() < count {
+                guard Date() < deadline else { throw HarnessError("the store has \(stored()) of \(count) events: \(worker.log)") }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+        }
+        var next = 0
+        func write(_ count: Int) throws {
+            for _ in 0..<count {
+                next += 1
+                try source.connection.execute("INSERT INTO t VALUES ($1)", [String(next)])
+            }
+        }
+        try write(20)
+        try waitFor(21)
+        try storeCluster.stop(mode: .fast)
+        let outageEnds = Date().addingTimeInterval(30)
+        while Date() < outageEnds {
+            try write(5)
+            Thread.sleep(forTimeInterval: 1)
+        }
+        try storeCluster.start()
+        try write(5)
+        try waitFor(1 + next)
+        Thread.sleep(forTimeInterval: 1)  // a duplicate would arrive now
+        #expect(worker.stop() == 0, "\(worker.log)")
+        #expect(worker.log.contains("retrying"), "the outage was noticed")
+        #expect(try Connection(target).execute("""
+            SELECT count(*), count(DISTINCT row_key), min((row_key->>'id')::int), max((row_key->>'id')::int)
+            FROM walaudit.event_log WHERE operation = 'INSERT'
+            """).rows == [[String(next), String(next), "1", String(next)]])
+        #expect(try WalauditBinary.run(["verify"] + connection).status == 0)
+    }
 }
