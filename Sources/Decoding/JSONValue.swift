@@ -200,15 +200,12 @@ private struct JSONReader {
                 guard i < b.count else { throw error("unterminated escape") }
                 let e = b[i]
                 i += 1
-                switch e {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
-                case UInt8(ascii: "b"): out.append(0x08)
-                case UInt8(ascii: "f"): out.append(0x0C)
-                case UInt8(ascii: "n"): out.append(0x0A)
-                case UInt8(ascii: "r"): out.append(0x0D)
-                case UInt8(ascii: "t"): out.append(0x09)
-                case UInt8(ascii: "u"): out.append(contentsOf: try unicodeEscape())
-                default: throw error("invalid escape")
+                if let byte = JSONText.escaped(e) {
+                    out.append(byte)
+                } else if e == UInt8(ascii: "u") {
+                    out.append(contentsOf: try unicodeEscape())
+                } else {
+                    throw error("invalid escape")
                 }
             case 0..<0x20:
                 throw error("control character in string")
@@ -233,6 +230,20 @@ private struct JSONReader {
 /// Pieces of JSON text reading shared by `JSONValue`'s reader and the chain
 /// verifier's, which encodes stored JSON without building values.
 public enum JSONText {
+    /// The byte a one-letter escape (`\\n`, `\\"`, …) stands for; nil for
+    /// `\\u` and for anything that is not an escape.
+    public static func escaped(_ letter: UInt8) -> UInt8? {
+        switch letter {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): letter
+        case UInt8(ascii: "b"): 0x08
+        case UInt8(ascii: "f"): 0x0C
+        case UInt8(ascii: "n"): 0x0A
+        case UInt8(ascii: "r"): 0x0D
+        case UInt8(ascii: "t"): 0x09
+        default: nil
+        }
+    }
+
     /// The scalar of a `\uXXXX` escape whose hex digits start at `i` (just
     /// after the `u`), taking the second escape of a surrogate pair too.
     public static func unicodeEscape(_ t: UnsafeRawBufferPointer, _ i: inout Int) throws(JSONSyntaxError) -> Unicode.Scalar {

@@ -179,17 +179,13 @@ extension CanonicalEncoder {
                 guard i < t.count else { throw JSONSyntaxError(offset: i, reason: "unterminated escape") }
                 let e = t[i]
                 i += 1
-                switch e {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): buffer.append(e)
-                case UInt8(ascii: "b"): buffer.append(0x08)
-                case UInt8(ascii: "f"): buffer.append(0x0C)
-                case UInt8(ascii: "n"): buffer.append(0x0A)
-                case UInt8(ascii: "r"): buffer.append(0x0D)
-                case UInt8(ascii: "t"): buffer.append(0x09)
-                case UInt8(ascii: "u"):
+                if let byte = JSONText.escaped(e) {
+                    buffer.append(byte)
+                } else if e == UInt8(ascii: "u") {
                     try unicodeEscape(t, &i)
                     ascii = false
-                default: throw JSONSyntaxError(offset: i, reason: "invalid escape")
+                } else {
+                    throw JSONSyntaxError(offset: i, reason: "invalid escape")
                 }
             case 0..<0x20:
                 throw JSONSyntaxError(offset: i, reason: "control character in string")

@@ -138,6 +138,11 @@ public final class Connection {
     /// Ends the COPY (or aborts it with `failure`) and returns its outcome.
     public func copyEnd(failure: String? = nil) throws(PostgresError) {
         guard PQputCopyEnd(handle, failure) == 1 else { throw PostgresError(message: Self.clientMessage(handle)) }
+        if let firstError = remainingResultsError() { throw firstError }
+    }
+
+    /// Reads the results still pending after a COPY; returns the first error.
+    private func remainingResultsError() -> PostgresError? {
         var firstError: PostgresError?
         while let result = PQgetResult(handle) {
             if PQresultStatus(result) != PGRES_COMMAND_OK && firstError == nil {
@@ -145,7 +150,7 @@ public final class Connection {
             }
             PQclear(result)
         }
-        if let firstError { throw firstError }
+        return firstError
     }
 
     /// Runs `COPY … TO STDOUT` and hands each CopyData message (one row,
@@ -179,13 +184,7 @@ public final class Connection {
                 PQfreeCancel(cancel)
             }
         }
-        var firstError: PostgresError?
-        while let result = PQgetResult(handle) {
-            if PQresultStatus(result) != PGRES_COMMAND_OK && firstError == nil {
-                firstError = Self.error(from: result, connection: handle)
-            }
-            PQclear(result)
-        }
+        let firstError = remainingResultsError()
         if let bodyError { throw bodyError }
         // A cancellation we asked for is not an error.
         if let firstError, !(stopped && firstError.sqlState == "57014") { throw firstError }

@@ -11,18 +11,10 @@ import TestSupport
     @Test func killNineUnderPgbenchLosesAndDuplicatesNothing() throws {
         let harness = try WalauditHarness.make()
         let db = harness.database
-        let cluster = db.cluster
-        let pgbenchConnection = ["-h", cluster.directory, "-p", String(cluster.port), "-U", ThrowawayCluster.superuser, db.name]
-        let initialize = try ChildProcess.run([cluster.binDirectory + "/pgbench", "-i", "-q", "-s", "1"] + pgbenchConnection)
-        #expect(initialize.status == 0)
-        try harness.expectSuccess(["attach", "pgbench_accounts", "pgbench_tellers", "pgbench_branches", "pgbench_history"])
+        try harness.attachPgbench()
 
         let clients = 4, transactionsPerClient = 400
-        let devNull = open("/dev/null", O_RDWR | O_CLOEXEC)
-        defer { close(devNull) }
-        let pgbench = try ChildProcess.spawn([cluster.binDirectory + "/pgbench", "-n", "-c", String(clients), "-j", "2",
-                                              "-t", String(transactionsPerClient)] + pgbenchConnection,
-                                             stdin: devNull, stdout: devNull, stderr: devNull)
+        let pgbench = try harness.spawnPgbench(transactionsPerClient: transactionsPerClient)
         var generator = SystemRandomNumberGenerator()
         var kills = 0
         var pgbenchDone = false

@@ -13,16 +13,10 @@ import TestSupport
     @Test func walsenderTerminatedMidStreamLosesAndDuplicatesNothing() throws {
         let harness = try WalauditHarness.make()
         let db = harness.database
-        let cluster = db.cluster
-        let pgbenchConnection = ["-h", cluster.directory, "-p", String(cluster.port), "-U", ThrowawayCluster.superuser, db.name]
-        #expect(try ChildProcess.run([cluster.binDirectory + "/pgbench", "-i", "-q", "-s", "1"] + pgbenchConnection).status == 0)
-        try harness.expectSuccess(["attach", "pgbench_accounts", "pgbench_tellers", "pgbench_branches", "pgbench_history"])
+        try harness.attachPgbench()
         let worker = try harness.startWorker()
-        let devNull = open("/dev/null", O_RDWR | O_CLOEXEC)
-        defer { close(devNull) }
         let transactions = 4 * 300
-        let pgbench = try ChildProcess.spawn([cluster.binDirectory + "/pgbench", "-n", "-c", "4", "-j", "2", "-t", "300"]
-                                             + pgbenchConnection, stdin: devNull, stdout: devNull, stderr: devNull)
+        let pgbench = try harness.spawnPgbench(transactionsPerClient: 300)
         var cuts = 0
         var finished = false
         while !finished || cuts < 10 {
@@ -173,20 +167,14 @@ import TestSupport
     @Test func killsDuringCommitsAndCheckpointSigning() throws {
         let harness = try WalauditHarness.make()
         let db = harness.database
-        let cluster = db.cluster
         let directory = NSTemporaryDirectory() + "/walaudit-kills-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         #expect(try WalauditBinary.run(["keygen", "--out", directory + "/key"]).status == 0)
         let checkpointArguments = ["--checkpoint-dir", directory + "/checkpoints", "--signing-key", directory + "/key",
                                    "--checkpoint-every", "20", "--checkpoint-interval", "0.05"]
-        let pgbenchConnection = ["-h", cluster.directory, "-p", String(cluster.port), "-U", ThrowawayCluster.superuser, db.name]
-        #expect(try ChildProcess.run([cluster.binDirectory + "/pgbench", "-i", "-q", "-s", "1"] + pgbenchConnection).status == 0)
-        try harness.expectSuccess(["attach", "pgbench_accounts", "pgbench_tellers", "pgbench_branches", "pgbench_history"])
-        let devNull = open("/dev/null", O_RDWR | O_CLOEXEC)
-        defer { close(devNull) }
+        try harness.attachPgbench()
         let transactions = 4 * 250
-        let pgbench = try ChildProcess.spawn([cluster.binDirectory + "/pgbench", "-n", "-c", "4", "-j", "2", "-t", "250"]
-                                             + pgbenchConnection, stdin: devNull, stdout: devNull, stderr: devNull)
+        let pgbench = try harness.spawnPgbench(transactionsPerClient: 250)
         var kills = 0
         var finished = false
         while kills < 30 || !finished {

@@ -72,6 +72,31 @@ public struct WalauditHarness {
     }
 }
 
+/// pgbench as a workload for the drills.
+extension WalauditHarness {
+    /// pgbench's connection options for this database.
+    public var pgbenchConnection: [String] {
+        let cluster = database.cluster
+        return ["-h", cluster.directory, "-p", String(cluster.port), "-U", ThrowawayCluster.superuser, database.name]
+    }
+
+    /// `pgbench -i` at `scale`, then its four tables attached.
+    public func attachPgbench(scale: Int = 1) throws {
+        let initialize = try ChildProcess.run([database.cluster.binDirectory + "/pgbench", "-i", "-q", "-s", String(scale)] + pgbenchConnection)
+        guard initialize.status == 0 else { throw HarnessError("pgbench -i failed: \(String(decoding: initialize.stderr, as: UTF8.self))") }
+        try expectSuccess(["attach", "pgbench_accounts", "pgbench_tellers", "pgbench_branches", "pgbench_history"])
+    }
+
+    /// pgbench in the background, 4 clients, output discarded.
+    public func spawnPgbench(transactionsPerClient: Int) throws -> ChildProcess {
+        let devNull = open("/dev/null", O_RDWR | O_CLOEXEC)
+        defer { close(devNull) }
+        return try ChildProcess.spawn([database.cluster.binDirectory + "/pgbench", "-n", "-c", "4", "-j", "2",
+                                       "-t", String(transactionsPerClient)] + pgbenchConnection,
+                                      stdin: devNull, stdout: devNull, stderr: devNull)
+    }
+}
+
 /// `walaudit run` as a child process, its stderr kept in a file.
 public final class WorkerProcess {
     public let child: ChildProcess
