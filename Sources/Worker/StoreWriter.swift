@@ -259,12 +259,12 @@ final class StoreWriter: @unchecked Sendable {  // all shared state is guarded b
     /// (and fsynced) to the external file first, then recorded in the store.
     private func checkpointIfDue() throws {
         let configuration = worker.configuration
-        guard let file = configuration.checkpointFile, let key = configuration.signingKey, let chainID else { return }
-        chain = try store.loadChain()  // POLICY events may have been added from SQL
-        guard chain.seq > 0 else { return }
-        let sinceSeq = chain.seq - (lastCheckpoint?.seq ?? 0)
-        guard sinceSeq >= configuration.checkpointEvents || monotonicSeconds() - lastCheckpointAt >= configuration.checkpointInterval,
-              sinceSeq > 0 || lastCheckpoint != nil else { return }
+        guard let file = configuration.checkpointFile, let key = configuration.signingKey, let chainID,
+              chain.seq - (lastCheckpoint?.seq ?? 0) >= configuration.checkpointEvents
+                || monotonicSeconds() - lastCheckpointAt >= configuration.checkpointInterval else { return }
+        // Only when due, so not once per batch: POLICY events may have been added from SQL.
+        chain = try store.loadChain()
+        guard chain.seq > 0, chain.seq > (lastCheckpoint?.seq ?? 0) || lastCheckpoint != nil else { return }
         let now = PostgresTimestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1_000_000))
         var checkpoint = Checkpoint(chainID: chainID, seq: chain.seq, head: chain.head, time: now, previous: lastCheckpoint?.hash)
         try checkpoint.sign(with: key)

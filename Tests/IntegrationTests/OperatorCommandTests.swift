@@ -56,7 +56,9 @@ import TestSupport
 
         let worker = try startWorker(harness, key: key, checkpoints: checkpoints)
         try harness.database.connection.execute("INSERT INTO t SELECT i, 'v' FROM generate_series(1, 10) i")
-        try waitForCheckpoint(harness, events: 12)
+        // A POLICY event appended from SQL is signed too, by the idle worker's heartbeat.
+        try harness.database.connection.execute("SELECT walaudit.set_retention('t', '1 year')")
+        try waitForCheckpoint(harness, events: 13)
         status = try statusJSON(harness)
         let head = try harness.database.connection.execute("SELECT max(seq)::int FROM walaudit.event_log").scalar
         #expect(status["slot_active"] as? Bool == true)
