@@ -19,8 +19,11 @@ public struct VerificationReport: Equatable, Sendable {
 /// matches its digest (unless purged) and every hash matches its event.
 public struct ChainVerifier: Sendable {
     public private(set) var report = VerificationReport()
-    private var expectedSeq: Int64
+    /// nil: take the first event's seq on trust (a range, see `continuation()`).
+    private var expectedSeq: Int64?
     private var previousHash: [UInt8]?
+    /// The first event checked (its seq and prev_hash), for joining ranges.
+    private var first: (seq: Int64, prevHash: [UInt8]?)?
     /// Heads vouched for by signed checkpoints: seq → hash.
     private var anchors: [Int64: [UInt8]] = [:]
     /// Reused for every preimage and digest (no allocation per event).
@@ -28,10 +31,41 @@ public struct ChainVerifier: Sendable {
     private let hasher = SHA256Hasher()
 
     /// Starts at `fromSeq`; `previousHash` is the hash of `fromSeq - 1` (nil:
-    /// take the first event's prev_hash on trust, e.g. for a range).
-    public init(fromSeq: Int64 = 1, previousHash: [UInt8]? = Chain.genesisHash) {
+    /// take the first event's seq or prev_hash on trust, e.g. for a range).
+    public init(fromSeq: Int64? = 1, previousHash: [UInt8]? = Chain.genesisHash) {
         expectedSeq = fromSeq
         self.previousHash = previousHash
+    }
+
+    /// A verifier for a later range of the same chain, checked on its own
+    /// (another thread): same checkpoints, its first event taken on trust
+    /// until `append(_:)` joins it to the range before it.
+    public func continuation() -> ChainVerifier {
+        var next = ChainVerifier(fromSeq: nil, previousHash: nil)
+        next.anchors = anchors
+        return next
+    }
+
+    /// Joins the verifier of the range that follows this one (made by
+    /// `continuation()`): its first event must follow this range's last, as
+    /// if one verifier had read both ranges in turn.
+    public mutating func append(_ next: ChainVerifier) {
+        guard report.ok, let first = next.first else { return }  // an empty range changes nothing
+        if let expectedSeq, first.seq != expectedSeq {
+            _ = failSeq(first.seq, expected: expectedSeq)
+            return
+        }
+        if let previousHash, let linked = first.prevHash, previousHash != linked {
+            _ = failLink(first.seq)
+            return
+        }
+        report.checked += next.report.checked
+        report.purged += next.report.purged
+        report.gaps += next.report.gaps
+        report.firstBadSeq = next.report.firstBadSeq
+        report.problem = next.report.problem
+        expectedSeq = next.expectedSeq
+        previousHash = next.previousHash
     }
 
     /// Checks signed checkpoints (in file order) and keeps their heads, so
@@ -61,8 +95,9 @@ public struct ChainVerifier: Sendable {
     /// After the last event: a signed checkpoint beyond it means events were
     /// cut from the tail (or an older copy of the store was restored).
     public mutating func finish() {
-        guard report.ok, let highest = anchors.keys.max(), highest >= expectedSeq else { return }
-        _ = fail(expectedSeq, "events missing at the tail: the store ends at seq \(expectedSeq - 1), but a signed checkpoint covers seq \(highest) (tail deleted or an older copy restored)")
+        let next = expectedSeq ?? 1
+        guard report.ok, let highest = anchors.keys.max(), highest >= next else { return }
+        _ = fail(next, "events missing at the tail: the store ends at seq \(next - 1), but a signed checkpoint covers seq \(highest) (tail deleted or an older copy restored)")
     }
 
     /// Checks the next event; returns false once a problem was found.
@@ -71,15 +106,10 @@ public struct ChainVerifier: Sendable {
     public mutating func check(_ stored: StoredEvent) throws -> Bool {
         guard report.ok else { return false }
         let seq = stored.seq
-        if seq != expectedSeq {
-            return fail(seq < expectedSeq ? seq : expectedSeq,
-                        seq < expectedSeq ? "seq \(seq) out of order (expected \(expectedSeq))"
-                                          : "events missing: seq \(expectedSeq) to \(seq - 1) are not in the store")
-        }
+        if first == nil { first = (seq, stored.prevHash.map(Array.init)) }
+        if let expectedSeq, seq != expectedSeq { return failSeq(seq, expected: expectedSeq) }
         guard let prevHash = stored.prevHash else { return fail(seq, "link broken: seq \(seq) has no prev_hash") }
-        if let previousHash, !Self.same(previousHash, prevHash) {
-            return fail(seq, "link broken: prev_hash of seq \(seq) is not the hash of seq \(seq - 1) (events removed, reordered or replaced)")
-        }
+        if let previousHash, !Self.same(previousHash, prevHash) { return failLink(seq) }
         if stored.purged {
             // Otherwise marking an event purged would hide an altered payload.
             guard !stored.holdsPayload else {
@@ -124,6 +154,16 @@ public struct ChainVerifier: Sendable {
 
     private static func same(_ a: [UInt8], _ b: UnsafeRawBufferPointer) -> Bool {
         a.count == b.count && (a.isEmpty || a.withUnsafeBytes { memcmp($0.baseAddress!, b.baseAddress!, a.count) == 0 })
+    }
+
+    private mutating func failSeq(_ seq: Int64, expected: Int64) -> Bool {
+        fail(seq < expected ? seq : expected,
+             seq < expected ? "seq \(seq) out of order (expected \(expected))"
+                            : "events missing: seq \(expected) to \(seq - 1) are not in the store")
+    }
+
+    private mutating func failLink(_ seq: Int64) -> Bool {
+        fail(seq, "link broken: prev_hash of seq \(seq) is not the hash of seq \(seq - 1) (events removed, reordered or replaced)")
     }
 
     private mutating func fail(_ seq: Int64, _ problem: String) -> Bool {

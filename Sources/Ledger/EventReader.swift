@@ -15,9 +15,12 @@ public struct EventReader {
 
     /// Calls `body` for every event with `fromSeq <= seq <= toSeq`, in
     /// order, until it returns false. The event is valid during the call only.
-    public func forEach(fromSeq: Int64? = nil, toSeq: Int64? = nil, _ body: (StoredEvent) throws -> Bool) throws {
-        try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        defer { _ = try? connection.execute("ROLLBACK") }
+    /// `inOpenTransaction`: read in the connection's current transaction
+    /// (e.g. one that adopted another's snapshot) instead of a new one.
+    public func forEach(fromSeq: Int64? = nil, toSeq: Int64? = nil, inOpenTransaction: Bool = false,
+                        _ body: (StoredEvent) throws -> Bool) throws {
+        if !inOpenTransaction { try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") }
+        defer { if !inOpenTransaction { _ = try? connection.execute("ROLLBACK") } }
         var reader = BinaryCopyReader()
         try connection.copyOut("""
             COPY (SELECT \(StoredEvent.selectList) FROM walaudit.event_log

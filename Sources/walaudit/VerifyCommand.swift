@@ -29,10 +29,15 @@ struct VerifyCommand: ParsableCommand {
                                valueName: "file"))
     var bundle: String?
 
+    @Option(help: ArgumentHelp("Connections reading seq ranges in parallel (default: the number of CPU cores, at most 8).",
+                               valueName: "n"))
+    var jobs: Int = min(ProcessInfo.processInfo.activeProcessorCount, 8)
+
     @Flag(help: "Print the result as one JSON object.")
     var json = false
 
     func validate() throws {
+        guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 64") }
         if bundle != nil {
             guard publicKey != nil, checkpoints == nil else { throw ValidationError("--bundle needs --public-key (and no --checkpoints: the bundle carries its own)") }
             return
@@ -49,7 +54,8 @@ struct VerifyCommand: ParsableCommand {
                 anchors = (try CheckpointFile(checkpoints).readAll(), try KeyFile.read(publicKey, label: "public"))
                 if anchors!.checkpoints.isEmpty { throw CLIError("no checkpoints in \(CheckpointFile(checkpoints).path)") }
             }
-            report = try Self.verify(try connection.connectTarget(), anchors: anchors, progress: isatty(STDERR_FILENO) == 1)
+            report = try Self.verify(try connection.connectTarget(), jobs: jobs, connect: connection.connectTarget,
+                                     anchors: anchors, progress: isatty(STDERR_FILENO) == 1)
         } catch {
             FileHandle.standardError.write(Data("walaudit verify: \(error)\n".utf8))
             throw ExitCode(2)
@@ -73,23 +79,21 @@ struct VerifyCommand: ParsableCommand {
         if !report.ok { throw ExitCode(1) }
     }
 
-    /// Streams the store's events through a `ChainVerifier`.
-    static func verify(_ store: Connection, anchors: (checkpoints: [Checkpoint], publicKey: [UInt8])? = nil,
+    /// Checks the store's events with `jobs` connections reading seq ranges of
+    /// one snapshot (`StoreVerification`), against the checkpoints if given.
+    static func verify(_ store: Connection, jobs: Int = 1, connect: () throws -> Connection = { throw CLIError("one connection only") },
+                       anchors: (checkpoints: [Checkpoint], publicKey: [UInt8])? = nil,
                        progress: Bool = false) throws -> VerificationReport {
         var verifier = ChainVerifier()
         if let anchors {
             let chainID = try store.execute("SELECT chain_id::text FROM walaudit.chain").scalar ?? ""
             verifier.anchor(to: anchors.checkpoints, publicKey: anchors.publicKey, chainID: chainID)
         }
-        var seen = 0
-        try EventReader(connection: store).forEach { event in
-            seen += 1
-            if progress && seen % 50_000 == 0 { FileHandle.standardError.write(Data("\rchecked \(seen) events…".utf8)) }
-            return try verifier.check(event)
-        }
-        if progress && seen >= 50_000 { FileHandle.standardError.write(Data("\r".utf8)) }
-        verifier.finish()
-        return verifier.report
+        var shown: (@Sendable (Int) -> Void)?
+        if progress { shown = { count in writeStandardError("\rchecked \(count) events…") } }
+        let report = try StoreVerification.verify(store, jobs: jobs, connect: connect, verifier: verifier, progress: shown)
+        if progress && report.checked >= 50_000 { writeStandardError("\r") }
+        return report
     }
 
     /// `--bundle`: checks an export file line by line, offline.
@@ -131,4 +135,9 @@ struct VerifyCommand: ParsableCommand {
         }
         if !report.ok { throw ExitCode(1) }
     }
+}
+
+/// Writes to standard error from any thread (progress lines of parallel checks).
+private func writeStandardError(_ text: String) {
+    _ = text.utf8CString.withUnsafeBufferPointer { write(STDERR_FILENO, $0.baseAddress, $0.count - 1) }
 }

@@ -19,9 +19,18 @@ import TestSupport
         return harness
     }
 
+    /// `walaudit verify`; it must say the same whether one connection reads
+    /// every event or the seqs are split into ranges read in parallel (ranges
+    /// of 11, 7, 6 and 3 events put the drills' seqs at range ends and starts).
     private func verify(_ harness: WalauditHarness) throws -> (status: Int32, output: String) {
-        let result = try WalauditBinary.run(["verify"] + harness.connectionArguments)
-        return (result.status, String(decoding: result.stdout, as: UTF8.self) + result.stderr)
+        let results = try ["1", "2", "3", "4", "7"].map { jobs in
+            let result = try WalauditBinary.run(["verify", "--jobs", jobs] + harness.connectionArguments)
+            return (status: result.status, output: String(decoding: result.stdout, as: UTF8.self) + result.stderr)
+        }
+        for (jobs, result) in zip([2, 3, 4, 7], results.dropFirst()) {
+            #expect(result == results[0], "--jobs \(jobs) disagrees with one connection")
+        }
+        return results[0]
     }
 
     /// walaudit.verify_chain() as one line like the CLI's.

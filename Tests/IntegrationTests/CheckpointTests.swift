@@ -14,10 +14,16 @@ import TestSupport
         var checkpoints: String { directory + "/checkpoints" }
         var connection: Connection { harness.database.connection }
 
+        /// `walaudit verify`, which must say the same with one connection and
+        /// with the seqs split over three (the ranges are joined in order).
         func verify(withCheckpoints: Bool = true) throws -> (status: Int32, output: String) {
             let extra = withCheckpoints ? ["--checkpoints", checkpoints, "--public-key", key + ".pub"] : []
-            let result = try WalauditBinary.run(["verify"] + extra + harness.connectionArguments)
-            return (result.status, String(decoding: result.stdout, as: UTF8.self) + result.stderr)
+            let results = try ["1", "3"].map { jobs in
+                let result = try WalauditBinary.run(["verify", "--jobs", jobs] + extra + harness.connectionArguments)
+                return (status: result.status, output: String(decoding: result.stdout, as: UTF8.self) + result.stderr)
+            }
+            #expect(results[0] == results[1], "one connection and three disagree")
+            return results[0]
         }
 
         /// Writes `rows` more rows and waits until they are stored and a

@@ -1,0 +1,93 @@
+import Dispatch
+import PostgresClient
+import Synchronization
+
+/// Verifies a store's whole chain over several connections at once: the
+/// first connection exports its snapshot and the others adopt it, the seqs
+/// are split into consecutive ranges, each range is checked by its own
+/// `ChainVerifier` on its own thread, and the ranges are joined in order —
+/// the same report one verifier reading everything in turn would give.
+public enum StoreVerification {
+    /// `verifier` holds the checkpoints to check against and checks the first
+    /// range; `connect` opens the extra connections (`jobs - 1` of them);
+    /// `progress` gets the running count every 50,000 events, from any thread.
+    public static func verify(_ store: Connection, jobs: Int, connect: () throws -> Connection, verifier: ChainVerifier,
+                              progress: (@Sendable (Int) -> Void)? = nil) throws -> VerificationReport {
+        guard verifier.report.ok else { return verifier.report }  // a bad checkpoint file: nothing to read
+        try store.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        defer { _ = try? store.execute("ROLLBACK") }
+        let head = try store.execute("SELECT pg_export_snapshot(), min(seq), max(seq) FROM walaudit.event_log").rows[0]
+        let ranges = split(lowest: head[1].flatMap { Int64($0) }, highest: head[2].flatMap { Int64($0) }, jobs: jobs)
+
+        let parts = try ranges.indices.map { index in
+            if index == 0 { return Part(store, verifier, ranges[0]) }
+            let connection = try connect()
+            try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try connection.execute("SET TRANSACTION SNAPSHOT \(SQLText.literal(head[0] ?? ""))")
+            return Part(connection, verifier.continuation(), ranges[index])
+        }
+        let counted = Counter(progress)
+        DispatchQueue.concurrentPerform(iterations: parts.count) { index in
+            let part = parts[index]
+            do {
+                try EventReader(connection: part.connection).forEach(fromSeq: part.range.from, toSeq: part.range.to,
+                                                                     inOpenTransaction: true) { event in
+                    counted.add()
+                    return try part.verifier.check(event)
+                }
+            } catch {
+                part.error = error
+            }
+        }
+
+        var joined = parts[0].verifier
+        for (index, part) in parts.enumerated() where joined.report.ok {
+            if let error = part.error { throw error }
+            if index > 0 { joined.append(part.verifier) }
+        }
+        joined.finish()
+        return joined.report
+    }
+
+    /// Consecutive seq ranges covering `lowest...highest` (nil bounds: open
+    /// ends); one range when `jobs` is 1 or the store is empty. Small stores
+    /// are split too: an extra connection costs milliseconds, and every
+    /// store then exercises the joins.
+    static func split(lowest: Int64?, highest: Int64?, jobs: Int) -> [(from: Int64?, to: Int64?)] {
+        guard let lowest, let highest, highest >= lowest else { return [(nil, nil)] }
+        let jobs = min(Int64(jobs), highest - lowest + 1)
+        guard jobs > 1 else { return [(nil, nil)] }
+        let size = (highest - lowest + 1 + jobs - 1) / jobs
+        return (0..<jobs).map { index in
+            (index == 0 ? nil : lowest + index * size, index == jobs - 1 ? nil : lowest + (index + 1) * size - 1)
+        }
+    }
+
+    /// One range, its connection and its verifier; used by one thread at a time.
+    private final class Part: @unchecked Sendable {
+        let connection: Connection
+        var verifier: ChainVerifier
+        let range: (from: Int64?, to: Int64?)
+        var error: (any Error)?
+
+        init(_ connection: Connection, _ verifier: ChainVerifier, _ range: (from: Int64?, to: Int64?)) {
+            self.connection = connection
+            self.verifier = verifier
+            self.range = range
+        }
+    }
+
+    /// Events checked so far over all threads, reported every 50,000.
+    private final class Counter: Sendable {
+        let count = Atomic<Int>(0)
+        let progress: (@Sendable (Int) -> Void)?
+
+        init(_ progress: (@Sendable (Int) -> Void)?) { self.progress = progress }
+
+        func add() {
+            guard let progress else { return }
+            let total = count.add(1, ordering: .relaxed).newValue
+            if total % 50_000 == 0 { progress(total) }
+        }
+    }
+}
