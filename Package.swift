@@ -52,6 +52,7 @@ let package = Package(
                 path: "Tests/TestSupport"),
         .testTarget(name: "DecodingTests", dependencies: ["Decoding"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Decoding"]),
+        .testTarget(name: "AssemblyTests", dependencies: ["Capture", "Ledger"]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "Decoding", "Ledger", "PostgresClient", "EmbeddedPostgres", "TestSupport", "walaudit",
         ]),
