@@ -194,7 +194,7 @@ private struct JSONReader {
             i += 1
             switch c {
             case UInt8(ascii: "\""):
-                guard let s = String(validating: out, as: UTF8.self) else { throw error("string is not valid UTF-8") }
+                guard let s = UTF8Text.validated(out) else { throw error("string is not valid UTF-8") }
                 return s
             case UInt8(ascii: "\\"):
                 guard i < b.count else { throw error("unterminated escape") }

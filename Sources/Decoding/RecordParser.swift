@@ -286,7 +286,7 @@ struct RecordParser {
                 let text: String
                 if var collected = unescaped {
                     collected += bytes[segmentStart..<position]
-                    guard let s = String(validating: collected, as: UTF8.self) else {
+                    guard let s = UTF8Text.validated(collected) else {
                         throw malformed("value is not valid UTF-8 (walaudit needs a UTF8 database)", at: start)
                     }
                     text = s
@@ -321,7 +321,7 @@ struct RecordParser {
                 }
                 collected.append(b)
             }
-            guard let name = String(validating: collected, as: UTF8.self), !name.isEmpty else {
+            guard let name = UTF8Text.validated(collected), !name.isEmpty else {
                 throw malformed("invalid quoted \(what)", at: start)
             }
             return name
@@ -418,7 +418,7 @@ struct RecordParser {
     }
 
     private func string(_ range: Range<Int>, what: String) throws(Failure) -> String {
-        guard let s = String(validating: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self) else {
+        guard let s = UTF8Text.validated(UnsafeBufferPointer(rebasing: bytes[range])) else {
             throw malformed("\(what) is not valid UTF-8 (walaudit needs a UTF8 database)", at: range.lowerBound)
         }
         return s

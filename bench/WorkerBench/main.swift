@@ -8,15 +8,18 @@
 //   2. ingest: a pgbench backlog of >= 300k row changes decoded by
 //      pg_recvlogical to /dev/null (from a second slot at the same position)
 //      vs drained by `walaudit run` into the chained store; the ratio.
-//   3. overhead: pgbench TPS for --seconds each (4 clients, scale 10) with
-//      no audit, with walaudit attached and its worker running, and with a
-//      classic trigger audit (AFTER ROW trigger inserting to_jsonb(OLD/NEW)).
+//   3. overhead: pgbench TPS (4 clients, scale 10), --rounds rounds of
+//      --run-seconds per configuration, interleaved: no audit; a classic
+//      trigger audit (AFTER ROW trigger inserting to_jsonb(OLD/NEW));
+//      walaudit attached with the worker stopped; walaudit running; walaudit
+//      with the worker at nice 19. Medians, busy CPU per transaction (the
+//      worker's catch-up after the run included), WAL left to store.
 //   4. lag: pgbench at a fixed rate for --seconds with the worker running;
 //      per event, the time from commit to the store (recorded_at −
 //      event_time): p50, p99, max.
 //
 //   swift build -c release && .build/release/worker-bench [--rows N] [--transactions N] [--seconds N] [--rate TPS]
-//       [--only memory|ingest|overhead|lag]
+//       [--run-seconds N] [--rounds N] [--only memory|ingest|overhead|lag]
 import EmbeddedPostgres
 import Foundation
 import PostgresClient
@@ -25,6 +28,8 @@ var rows = 1_000_000
 var transactions = 80_000
 var only: String?
 var benchSeconds = 60
+var overheadSeconds = 20
+var rounds = 3
 var rate = 200
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
@@ -33,9 +38,11 @@ while let argument = arguments.next() {
     case "--transactions": transactions = Int(arguments.next() ?? "") ?? transactions
     case "--only": only = arguments.next()
     case "--seconds": benchSeconds = Int(arguments.next() ?? "") ?? benchSeconds
+    case "--run-seconds": overheadSeconds = Int(arguments.next() ?? "") ?? overheadSeconds
+    case "--rounds": rounds = Int(arguments.next() ?? "") ?? rounds
     case "--rate": rate = Int(arguments.next() ?? "") ?? rate
     default:
-        FileHandle.standardError.write(Data("usage: worker-bench [--rows N] [--transactions N] [--seconds N] [--rate TPS] [--only memory|ingest|overhead|lag]\n".utf8))
+        FileHandle.standardError.write(Data("usage: worker-bench [--rows N] [--transactions N] [--seconds N] [--rate TPS] [--run-seconds N] [--rounds N] [--only memory|ingest|overhead|lag]\n".utf8))
         exit(2)
     }
 }
@@ -66,6 +73,39 @@ func peakRSS(_ pid: pid_t) -> Double {
     return kilobytes / 1024
 }
 
+/// CPU time (user + system) a process has used so far, in seconds, from
+/// /proc/PID/stat (fields 14 and 15, after the parenthesised name).
+func cpuSeconds(_ pid: pid_t) -> Double? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let nameEnd = stat.lastIndex(of: ")") else { return nil }
+    let fields = stat[stat.index(after: nameEnd)...].split(separator: " ")
+    guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+/// The CPU seconds of named processes over a run: sampled every 100 ms
+/// while `running` says so (a process's last sample counts, so work in its
+/// final 100 ms is missed), summed per name. `pids` names the processes of
+/// interest at each sample (e.g. a slot's walsender).
+func cpuWhile(_ pids: () throws -> [(name: String, pid: pid_t)], running: () throws -> Bool) throws -> [String: Double] {
+    var last: [pid_t: (name: String, seconds: Double)] = [:]
+    while try running() {
+        for (name, pid) in try pids() {
+            if let seconds = cpuSeconds(pid) { last[pid] = (name, seconds) }
+        }
+        Thread.sleep(forTimeInterval: 0.1)
+    }
+    return last.values.reduce(into: [:]) { $0[$1.name, default: 0] += $1.seconds }
+}
+
+/// The walsender serving `slot` and the backends of the worker's connections.
+func pipelinePIDs(_ connection: Connection, slot: String) throws -> [(name: String, pid: pid_t)] {
+    try connection.execute("""
+        SELECT 'walsender', active_pid FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL
+        UNION ALL SELECT 'store backend', pid FROM pg_stat_activity WHERE application_name = 'walaudit-worker' AND backend_type = 'client backend'
+        """, [slot]).rows.map { ($0[0]!, pid_t($0[1]!)!) }
+}
+
 func startWorker(_ connection: [String]) throws -> ChildProcess {
     let log = open(NSTemporaryDirectory() + "/worker-bench.log", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
@@ -73,8 +113,11 @@ func startWorker(_ connection: [String]) throws -> ChildProcess {
     return try ChildProcess.spawn([walaudit, "run"] + connection, stdin: devNull, stdout: log, stderr: log)
 }
 
+/// Waits until the store holds `count` events. max(seq) (the primary key's
+/// last entry; seqs are gapless) instead of count(*), whose scan of a
+/// growing log several times a second took CPU from what is measured.
 func waitForEvents(_ connection: Connection, _ count: Int, worker: ChildProcess) throws {
-    while Int(try connection.execute("SELECT count(*) FROM walaudit.event_log").scalar!)! < count {
+    while Int(try connection.execute("SELECT coalesce(max(seq), 0) FROM walaudit.event_log").scalar!)! < count {
         var status: Int32 = 0
         if waitpid(worker.pid, &status, WNOHANG) == worker.pid { fail("the worker exited; see \(NSTemporaryDirectory())/worker-bench.log") }
         Thread.sleep(forTimeInterval: 0.2)
@@ -153,14 +196,25 @@ if only == nil || only == "ingest" {
     let changes = transactions * 4
 
     let decodeStart = ContinuousClock.now
-    try run([cluster.binDirectory + "/pg_recvlogical", "-d", conninfo, "--slot", "ingest_copy", "--start",
-             "--endpos", endLSN, "--no-loop", "-o", "include-xids=1", "-o", "include-timestamp=1",
-             "-o", "skip-empty-xacts=1", "-f", "/dev/null"])
+    let devNull = open("/dev/null", O_RDWR | O_CLOEXEC)
+    let recvlogical = try ChildProcess.spawn([cluster.binDirectory + "/pg_recvlogical", "-d", conninfo, "--slot", "ingest_copy", "--start",
+                                              "--endpos", endLSN, "--no-loop", "-o", "include-xids=1", "-o", "include-timestamp=1",
+                                              "-o", "skip-empty-xacts=1", "-f", "/dev/null"], stdin: devNull, stdout: devNull, stderr: devNull)
+    close(devNull)
+    var recvlogicalStatus: Int32 = 0
+    let decodeCPU = try cpuWhile({
+        try pipelinePIDs(connection, slot: "ingest_copy") + [("pg_recvlogical", recvlogical.pid)]
+    }, running: { waitpid(recvlogical.pid, &recvlogicalStatus, WNOHANG) == 0 })
     let decodeSeconds = seconds(since: decodeStart)
+    guard recvlogicalStatus == 0 else { fail("pg_recvlogical failed (status \(recvlogicalStatus))") }
 
     let ingestStart = ContinuousClock.now
     let worker = try startWorker(walauditConnection)
-    try waitForEvents(connection, 4 + changes, worker: worker)
+    let ingestCPU = try cpuWhile({ try pipelinePIDs(connection, slot: "ingest") + [("worker", worker.pid)] }, running: {
+        var status: Int32 = 0
+        if waitpid(worker.pid, &status, WNOHANG) == worker.pid { fail("the worker exited; see \(NSTemporaryDirectory())/worker-bench.log") }
+        return Int(try connection.execute("SELECT coalesce(max(seq), 0) FROM walaudit.event_log").scalar!)! < 4 + changes
+    })
     let ingestSeconds = seconds(since: ingestStart)
     let rss = peakRSS(worker.pid)
     worker.send(SIGTERM)
@@ -169,6 +223,13 @@ if only == nil || only == "ingest" {
     print(String(format: "  ingest: %d row changes; pg_recvlogical to /dev/null %.1f s (%.0f changes/s); "
                  + "walaudit run to the chained store %.1f s (%.0f events/s, peak RSS %.1f MiB); ratio %.2f (target >= 0.5)",
                  changes, decodeSeconds, decodeRate, ingestSeconds, ingestRate, rss, ingestRate / decodeRate))
+    // Where the CPU went, per 1,000 changes: the bound on 2 cores is
+    // 2 CPU-seconds per second of wall time, whoever spends them.
+    func perThousand(_ cpu: [String: Double]) -> String {
+        cpu.sorted { $0.key < $1.key }.map { String(format: "%@ %.0f ms", $0.key, $0.value * 1000 / Double(changes / 1000)) }
+            .joined(separator: ", ") + String(format: "; total %.0f ms", cpu.values.reduce(0, +) * 1000 / Double(changes / 1000))
+    }
+    print("  ingest CPU per 1000 changes: pg_recvlogical run: \(perThousand(decodeCPU)); walaudit run: \(perThousand(ingestCPU))")
 }
 
 /// pgbench's connection arguments for `database`.
@@ -176,20 +237,37 @@ func pgbenchArguments(_ database: String) -> [String] {
     ["-h", cluster.directory, "-p", String(cluster.port), "-U", ThrowawayCluster.superuser, database]
 }
 
-/// The TPS pgbench reports (without connection time) for a timed run,
-/// started from a fresh checkpoint with the cluster's earlier work vacuumed,
-/// so one run's leftovers do not slow the next.
+/// The TPS of a timed pgbench run started from a fresh checkpoint with the
+/// cluster's earlier work vacuumed, so one run's leftovers do not slow the next.
 func pgbenchTPS(_ database: String, seconds: Int, _ options: [String]) throws -> Double {
     try run([cluster.binDirectory + "/vacuumdb", "--all", "-q", "-h", cluster.directory, "-p", String(cluster.port), "-U", ThrowawayCluster.superuser])
     try Connection(cluster.conninfo()).execute("CHECKPOINT")
+    return try pgbench(database, seconds: seconds, options).tps
+}
+
+/// A timed pgbench run's TPS (without connection time) and transaction count.
+func pgbench(_ database: String, seconds: Int, _ options: [String]) throws -> (tps: Double, transactions: Int) {
     let result = try ChildProcess.run([cluster.binDirectory + "/pgbench", "-n", "-c", "4", "-j", "2", "-T", String(seconds)]
                                       + options + pgbenchArguments(database))
     let output = String(decoding: result.stdout, as: UTF8.self)
-    guard result.status == 0, let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
-          let tps = Double(line.dropFirst(6).prefix { $0 != " " }) else {
+    let lines = output.split(separator: "\n")
+    guard result.status == 0, let tpsLine = lines.first(where: { $0.hasPrefix("tps = ") }),
+          let tps = Double(tpsLine.dropFirst(6).prefix { $0 != " " }),
+          let countLine = lines.first(where: { $0.hasPrefix("number of transactions actually processed: ") }),
+          let transactions = Int(countLine.dropFirst(43).prefix { $0 != "/" && $0 != " " }) else {
         fail("pgbench failed: \(output) \(String(decoding: result.stderr, as: UTF8.self))")
     }
-    return tps
+    return (tps, transactions)
+}
+
+/// CPU seconds the whole machine has spent busy (user, nice, system, irq,
+/// softirq; not idle, I/O wait or time stolen by the hypervisor), from /proc/stat.
+func busyCPUSeconds() -> Double {
+    guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+          let line = stat.split(separator: "\n").first(where: { $0.hasPrefix("cpu ") }) else { return 0 }
+    let ticks = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+    guard ticks.count >= 7 else { return 0 }
+    return (ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6]) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
 /// A fresh database initialised by pgbench at scale 10.
@@ -201,25 +279,31 @@ func pgbenchDatabase(_ prefix: String) throws -> String {
 
 let pgbenchTables = ["pgbench_accounts", "pgbench_tellers", "pgbench_branches", "pgbench_history"]
 
-// 3. Source overhead: no audit, walaudit, trigger audit.
+// 3. Source overhead: no audit, trigger audit, walaudit — interleaved.
+// The machine is a shared VM whose speed drifts (steal time up to 40 %), so
+// the configurations take turns, `rounds` times, and the medians compare.
 if only == nil || only == "overhead" {
-    // walaudit first, and its slot dropped after: a slot left behind would
-    // make the next worker read the other runs' WAL.
-    let audited = try pgbenchDatabase("overhead_walaudit")
-    let auditedConnection = ["--source", cluster.conninfo(database: audited), "--slot", "overhead"]
-    try run([walaudit, "setup"] + auditedConnection)
-    try run([walaudit, "attach"] + pgbenchTables + auditedConnection)
-    // The source-side cost alone (actor trigger, REPLICA IDENTITY FULL), the
-    // worker not running: what is left is the worker's and the store's CPU.
-    let attachedTPS = try pgbenchTPS(audited, seconds: benchSeconds, [])
-    let worker = try startWorker(auditedConnection)
-    let walauditTPS = try pgbenchTPS(audited, seconds: benchSeconds, [])
-    worker.send(SIGTERM)
-    _ = worker.wait()
-    try run([walaudit, "teardown", "--drop-slot"] + auditedConnection)
-
-    let plainTPS = try pgbenchTPS(try pgbenchDatabase("overhead_none"), seconds: benchSeconds, [])
-
+    /// One configuration: its own pgbench database; for walaudit, its slot and worker command.
+    struct Setup {
+        let name: String
+        let database: String
+        var worker: [String]? = nil
+        var slot: String? = nil
+        var tps: [Double] = []
+        var cpuPerTransaction: [Double] = []
+        var backlog: [Double] = []
+        var catchUp: [Double] = []
+    }
+    let admin = try Connection(cluster.conninfo())
+    func walauditSetup(_ name: String, slot: String, nice: Bool, runWorker: Bool) throws -> Setup {
+        let database = try pgbenchDatabase("overhead_\(slot)")
+        let connection = ["--source", cluster.conninfo(database: database), "--slot", slot]
+        try run([walaudit, "setup"] + connection)
+        try run([walaudit, "attach"] + pgbenchTables + connection)
+        let command = (nice ? ["/usr/bin/nice", "-n", "19"] : []) + [walaudit, "run"] + connection
+        return Setup(name: name, database: database, worker: runWorker ? command : nil, slot: slot)
+    }
+    var setups = [Setup(name: "no audit", database: try pgbenchDatabase("overhead_none"))]
     let triggered = try pgbenchDatabase("overhead_trigger")
     let connection = try Connection(cluster.conninfo(database: triggered))
     try connection.execute("""
@@ -237,11 +321,71 @@ if only == nil || only == "overhead" {
     for table in pgbenchTables {
         try connection.execute("CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON \(table) FOR EACH ROW EXECUTE FUNCTION audit_row()")
     }
-    let triggerTPS = try pgbenchTPS(triggered, seconds: benchSeconds, [])
-    print(String(format: "  overhead: pgbench TPS over %d s, 4 clients, scale 10: no audit %.0f; walaudit %.0f (%.2f of none; "
-                 + "attached with the worker stopped %.0f, %.2f); trigger audit %.0f (%.2f of none); walaudit / trigger %.2f (target >= 1.1)",
-                 benchSeconds, plainTPS, walauditTPS, walauditTPS / plainTPS, attachedTPS, attachedTPS / plainTPS,
-                 triggerTPS, triggerTPS / plainTPS, walauditTPS / triggerTPS))
+    setups.append(Setup(name: "trigger audit", database: triggered))
+    // Attached, worker stopped: the source-side cost alone (actor trigger,
+    // REPLICA IDENTITY FULL). Its slot is advanced after each run (nothing
+    // reads it), so retained WAL does not grow from round to round.
+    setups.append(try walauditSetup("walaudit attached, worker stopped", slot: "attached", nice: false, runWorker: false))
+    setups.append(try walauditSetup("walaudit", slot: "running", nice: false, runWorker: true))
+    setups.append(try walauditSetup("walaudit, worker at nice 19", slot: "niced", nice: true, runWorker: true))
+
+    for _ in 1...rounds {
+        for index in setups.indices {
+            let setup = setups[index]
+            try run([cluster.binDirectory + "/vacuumdb", "--all", "-q", "-h", cluster.directory, "-p", String(cluster.port), "-U", ThrowawayCluster.superuser])
+            try admin.execute("CHECKPOINT")
+            let log = open(NSTemporaryDirectory() + "/worker-bench.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            let worker = try setup.worker.map { try ChildProcess.spawn($0, stdin: devNull, stdout: log, stderr: log) }
+            close(log); close(devNull)
+            if worker != nil {  // connected and caught up before the clock starts
+                let lsn = try admin.execute("SELECT pg_current_wal_lsn()").scalar!
+                while try admin.execute("SELECT coalesce(confirmed_flush_lsn < $1::pg_lsn, true) FROM pg_replication_slots WHERE slot_name = $2",
+                                        [lsn, setup.slot!]).scalar != "f" {
+                    Thread.sleep(forTimeInterval: 0.1)
+                }
+            }
+            let busyBefore = busyCPUSeconds()
+            let result = try pgbench(setup.database, seconds: overheadSeconds, [])
+            let endLSN = try admin.execute("SELECT pg_current_wal_lsn()").scalar!
+            if let worker {
+                // What the run left for the worker, and how long it took to store it.
+                let stored = try admin.execute("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1", [setup.slot!]).scalar!
+                let behind = try admin.execute("SELECT pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn)", [endLSN, stored]).scalar!
+                let catchUpStart = ContinuousClock.now
+                while try admin.execute("SELECT confirmed_flush_lsn < $1::pg_lsn FROM pg_replication_slots WHERE slot_name = $2",
+                                        [endLSN, setup.slot!]).scalar == "t" {
+                    Thread.sleep(forTimeInterval: 0.1)
+                }
+                setups[index].backlog.append(Double(behind)! / 1_048_576)
+                setups[index].catchUp.append(seconds(since: catchUpStart))
+                worker.send(SIGTERM)
+                _ = worker.wait()
+            } else if let slot = setup.slot {
+                try Connection(cluster.conninfo(database: setup.database))
+                    .execute("SELECT pg_replication_slot_advance($1, pg_current_wal_lsn())", [slot])
+            }
+            // CPU per transaction counts the worker's catch-up too: the whole cost of auditing the run.
+            setups[index].cpuPerTransaction.append((busyCPUSeconds() - busyBefore) / Double(result.transactions))
+            setups[index].tps.append(result.tps)
+        }
+    }
+    func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+    let none = median(setups[0].tps), trigger = median(setups[1].tps)
+    print("  overhead: pgbench, 4 clients, scale 10, \(rounds) rounds of \(overheadSeconds) s per configuration, interleaved; median TPS (ratio to no audit), busy CPU per transaction:")
+    for setup in setups {
+        var line = String(format: "    %@: %.0f TPS (%.2f), %.2f ms CPU/transaction; per round %@",
+                          setup.name, median(setup.tps), median(setup.tps) / none, median(setup.cpuPerTransaction) * 1000,
+                          setup.tps.map { String(format: "%.0f", $0) }.joined(separator: ", "))
+        if !setup.catchUp.isEmpty {
+            line += String(format: "; WAL not yet stored when pgbench stopped: %.0f MB, stored %.1f s later",
+                           median(setup.backlog) * 100, median(setup.catchUp))
+        }
+        print(line)
+    }
+    for setup in setups[3...] {
+        print(String(format: "    %@ / trigger audit: %.2f (target >= 1.1)", setup.name, median(setup.tps) / trigger))
+    }
 }
 
 // 4. Commit-to-store lag at a sustained rate.
