@@ -15,8 +15,13 @@ public struct WorkerConfiguration: Sendable {
     public var slot: String
     /// Commit the current batch once it holds this many events…
     public var batchEvents = 20_000
-    /// …or once it is this old (seconds), or as soon as the writer has caught up.
+    /// …or once it is this old (seconds), or as soon as the writer has caught
+    /// up — but not sooner than this many seconds after the last commit:
+    /// under load, transactions arriving meanwhile join the batch (one store
+    /// commit, with its fsync and round trips, for many source
+    /// transactions); when quiet, a lone transaction commits at once.
     public var batchAge = 0.5
+    public var commitInterval = 0.02
     /// Standby status updates at least this often (seconds).
     public var feedbackInterval = 10.0
     /// Bytes of one transaction's changes kept in memory before spilling to disk.

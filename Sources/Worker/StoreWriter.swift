@@ -33,6 +33,7 @@ final class StoreWriter: @unchecked Sendable {  // all shared state is guarded b
     private var batch: Batch?
     private var lastCheckpoint: Checkpoint?
     private var lastCheckpointAt = 0.0
+    private var lastCommitAt = 0.0
     private var chainID: String?
 
     /// Transactions waiting beyond this many buffered changes, or this much
@@ -152,7 +153,15 @@ final class StoreWriter: @unchecked Sendable {  // all shared state is guarded b
     private func loop() throws {
         while true {
             condition.lock()
-            while queue.isEmpty && batch == nil && !finishing && failure == nil {
+            while queue.isEmpty && !finishing && failure == nil {
+                if batch != nil {
+                    // Caught up with a batch open: it commits once the last
+                    // commit is commitInterval old; what arrives meanwhile joins it.
+                    let wait = lastCommitAt + worker.configuration.commitInterval - monotonicSeconds()
+                    if wait <= 0 { break }
+                    _ = condition.wait(until: Date().addingTimeInterval(wait))
+                    continue
+                }
                 // Idle: wake up for heartbeat checkpoints.
                 _ = condition.wait(until: Date().addingTimeInterval(min(1, worker.configuration.checkpointInterval)))
                 if queue.isEmpty && batch == nil && !finishing && failure == nil {
@@ -164,7 +173,7 @@ final class StoreWriter: @unchecked Sendable {  // all shared state is guarded b
             if failure != nil { condition.unlock(); return }
             let work = queue
             queue.removeAll()
-            working = !work.isEmpty
+            working = !work.isEmpty || batch != nil
             let done = finishing && work.isEmpty
             condition.unlock()
 
@@ -173,15 +182,18 @@ final class StoreWriter: @unchecked Sendable {  // all shared state is guarded b
             queuedChanges -= work.reduce(0) { $0 + $1.changeCount }
             queuedBytes -= work.reduce(0) { $0 + $1.memoryBytes }
             let caughtUp = queue.isEmpty
+            let stopping = finishing
             condition.broadcast()
             condition.unlock()
-            // Commit when caught up with the stream, or when the batch is big or old.
-            if let open = batch, caughtUp || open.events >= worker.configuration.batchEvents
-                || monotonicSeconds() - open.started >= worker.configuration.batchAge {
+            // Commit when caught up with the stream (and the last commit is
+            // commitInterval old, or this is the last batch), or when the batch is big or old.
+            let now = monotonicSeconds()
+            if let open = batch, caughtUp && (now - lastCommitAt >= worker.configuration.commitInterval || stopping)
+                || open.events >= worker.configuration.batchEvents || now - open.started >= worker.configuration.batchAge {
                 try commitBatch()
             }
             condition.lock()
-            working = false
+            working = batch != nil  // an open batch is unsettled work: settleIfIdle must not pass it
             condition.broadcast()
             condition.unlock()
             if batch == nil { try checkpointIfDue() }
@@ -242,6 +254,7 @@ final class StoreWriter: @unchecked Sendable {  // all shared state is guarded b
             """, [worker.configuration.slot, systemID, LSN.text(open.lastLSN), open.lastCommitTime?.iso8601])
         try store.connection.execute("COMMIT")
         batch = nil
+        lastCommitAt = monotonicSeconds()
         condition.lock()
         durable = max(durable, open.lastLSN)
         condition.unlock()
