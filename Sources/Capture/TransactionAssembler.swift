@@ -158,6 +158,14 @@ public struct TransactionAssembler {
         guard inTransaction else { throw CaptureError("a change outside BEGIN/COMMIT at \(LSN.text(lsn))") }
     }
 
+    /// Whether changes of `relation` can matter to the trail: an attached
+    /// table, or walaudit's capture_tables and ddl_log. The others (tables
+    /// nobody attached, the store when it shares the database) are dropped
+    /// by `handle`, so their records need not even be parsed.
+    public func captures(_ relation: RelationName) -> Bool {
+        relation.schema == Self.schema ? relation.table == "capture_tables" || relation.table == "ddl_log" : tables[relation] != nil
+    }
+
     private mutating func handleChange(_ change: RowChange, record: DecodedRecord, raw: [UInt8]) throws {
         if change.relation.schema == Self.schema {
             switch change.relation.table {

@@ -67,6 +67,13 @@ struct RecordParser {
         return record
     }
 
+    /// The relation of a one-table record (`table s.t: …`), read without
+    /// the rest; nil for any other record or text that does not parse.
+    mutating func leadingRelation() -> RelationName? {
+        guard (try? consume("table ")) == true, let relation = try? relationName(), (try? consume(": ")) == true else { return nil }
+        return relation
+    }
+
     private mutating func startsStreamedOutput() throws(Failure) -> Bool {
         let starts: [StaticString] = ["opening a streamed", "closing a streamed", "streaming ",
                                       "committing streamed", "aborting streamed", "preparing streamed"]

@@ -14,6 +14,17 @@ public enum TestDecoding {
         }
     }
 
+    /// The table a one-table record (a row change, or a TRUNCATE of that
+    /// table alone) is about, from the record's first words: records of
+    /// tables nobody audits can be passed over unparsed. nil for any other
+    /// record; parse those whole.
+    public static func leadingRelation(_ bytes: [UInt8]) -> RelationName? {
+        bytes.withUnsafeBufferPointer { buffer in
+            var parser = RecordParser(buffer, from: 0, framing: .wholeMessage)
+            return parser.leadingRelation()
+        }
+    }
+
     /// Parses one whole record held in an array or a string.
     public static func parseRecord(_ bytes: [UInt8]) throws(DecodeError) -> DecodedRecord {
         try bytes.withUnsafeBufferPointer { (buffer) throws(DecodeError) in try parseRecord(buffer) }

@@ -11,6 +11,30 @@ import Testing
         #expect(change.newTuple?.first?.value == .text("{x}"))
     }
 
+    /// The worker skips records of unaudited tables by their first words:
+    /// those must name exactly the table the whole parse finds.
+    @Test(arguments: [
+        #"table public.t: INSERT: id[integer]:1"#,
+        #"table "a.b: c"."x"".y: z": UPDATE: id[integer]:1"#,
+        #"table "; DROP TABLE x; --".t: DELETE: id[integer]:1"#,
+        #"table s."table public.u: INSERT: ": INSERT: v[text]:'table public.w: '"#,
+        #"table public.t: TRUNCATE: (no-flags)"#,
+        #"table public.t, public.u: TRUNCATE: restart_seqs cascade"#,
+        #"message: transactional: 1 prefix: walaudit.actor, sz: 2 content:{}"#,
+        "BEGIN 42",
+        #"table public.t INSERT: id[integer]:1"#,
+        #"table "unterminated: INSERT: id[integer]:1"#,
+    ])
+    func leadingRelationIsTheWholeParsesTable(record: String) throws {
+        let whole = try? TestDecoding.parseRecord(record)
+        let table: RelationName? = switch whole {
+        case .change(let change)?: change.relation
+        case .truncate(let truncate)? where truncate.relations.count == 1: truncate.relations[0]
+        default: nil
+        }
+        #expect(TestDecoding.leadingRelation(Array(record.utf8)) == table)
+    }
+
     @Test func emptyOldKeyBeforeNewTuple() throws {
         let record = try TestDecoding.parseRecord("table public.t: UPDATE: old-key: new-tuple: a[integer]:null")
         #expect(record == .change(RowChange(relation: RelationName(schema: "public", table: "t"), operation: .update,

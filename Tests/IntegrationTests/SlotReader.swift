@@ -26,11 +26,24 @@ struct SlotReader {
                 + "'include-timestamp', '1', 'skip-empty-xacts', '1')", [slot])
         return try result.rows.map { row in
             let raw = Hex.decode(row[0]!) ?? []
+            let record: DecodedRecord
             do throws(DecodeError) {
-                return (raw, try TestDecoding.parseRecord(raw))
+                record = try TestDecoding.parseRecord(raw)
             } catch {
                 throw ParseFailure(record: String(decoding: raw, as: UTF8.self), error: error)
             }
+            // The worker passes over records of unaudited tables by their
+            // first words alone: those must name the table the whole parse finds.
+            let table: RelationName? = switch record {
+            case .change(let change): change.relation
+            case .truncate(let truncate) where truncate.relations.count == 1: truncate.relations[0]
+            default: nil
+            }
+            guard TestDecoding.leadingRelation(raw) == table else {
+                throw LeadingRelationMismatch(record: String(decoding: raw, as: UTF8.self), parsed: table,
+                                              leading: TestDecoding.leadingRelation(raw))
+            }
+            return (raw, record)
         }
     }
 
@@ -108,4 +121,11 @@ struct RowComparator {
         }
         return problems
     }
+}
+
+struct LeadingRelationMismatch: Error, CustomStringConvertible {
+    let record: String
+    let parsed: RelationName?
+    let leading: RelationName?
+    var description: String { "the first words of \(record.debugDescription) name \(String(describing: leading)), the whole parse \(String(describing: parsed))" }
 }
