@@ -159,10 +159,36 @@ public struct CanonicalEncoder: Sendable {
         }
     }
 
+    /// Whether `json` is already numeric's output form: optional minus, an
+    /// integer part without leading zeros, optional fraction, no exponent,
+    /// and not a negative zero.
+    static func isNumericOutputForm(_ json: String) -> Bool {
+        var utf8 = json.utf8[...]
+        let negative = utf8.first == UInt8(ascii: "-")
+        if negative { utf8 = utf8.dropFirst() }
+        let integer = utf8.prefix { $0 >= 0x30 && $0 <= 0x39 }
+        guard let lead = integer.first, lead != UInt8(ascii: "0") || integer.count == 1 else { return false }
+        utf8 = utf8.dropFirst(integer.count)
+        var nonZero = integer.contains { $0 != UInt8(ascii: "0") }
+        if utf8.first == UInt8(ascii: ".") {
+            utf8 = utf8.dropFirst()
+            let fraction = utf8.prefix { $0 >= 0x30 && $0 <= 0x39 }
+            guard !fraction.isEmpty else { return false }
+            nonZero = nonZero || fraction.contains { $0 != UInt8(ascii: "0") }
+            utf8 = utf8.dropFirst(fraction.count)
+        }
+        return utf8.isEmpty && (nonZero || !negative)
+    }
+
     /// A JSON number as PostgreSQL's numeric prints it after reading it:
     /// plain decimal, no exponent, scale = max(0, fraction digits − exponent),
     /// no sign on zero. `1.5e3` → `1500`, `2.50` → `2.50`, `-0` → `0`.
     public static func numericText(_ json: String) -> String {
+        isNumericOutputForm(json) ? json : rewrittenNumericText(json)  // most numbers are already in that form
+    }
+
+    /// `numericText` the long way, for any JSON number.
+    static func rewrittenNumericText(_ json: String) -> String {
         var utf8 = Array(json.utf8)[...]
         var negative = false
         if utf8.first == UInt8(ascii: "-") { negative = true; utf8 = utf8.dropFirst() }

@@ -1,6 +1,6 @@
 import Decoding
 import Foundation
-import Ledger
+@testable import Ledger
 import Testing
 
 /// The verifier encodes stored JSON text directly; it must give exactly the
@@ -72,5 +72,28 @@ struct SeededGenerator: RandomNumberGenerator {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+/// Numbers already in numeric's output form are taken as they are; every
+/// other form is rewritten. Both ways must agree on every JSON number.
+@Suite struct NumericTextTests {
+    @Test func shortcutAgreesWithTheRewrite() {
+        var generator = SystemRandomNumberGenerator()
+        func digits(_ range: ClosedRange<Int>) -> String {
+            String((0..<Int.random(in: range, using: &generator)).map { _ in "0012345679".randomElement(using: &generator)! })
+        }
+        var shortcut = 0
+        for _ in 0..<20_000 {
+            var number = Bool.random(using: &generator) ? "-" : ""
+            number += Bool.random(using: &generator) ? "0" : String("123456789".randomElement(using: &generator)!) + digits(0...6)
+            if Bool.random(using: &generator) { number += "." + digits(1...5) }
+            if Int.random(in: 0..<4, using: &generator) == 0 { number += ["e", "E", "e+", "e-"].randomElement(using: &generator)! + digits(1...2) }
+            if CanonicalEncoder.isNumericOutputForm(number) { shortcut += 1 }
+            #expect(CanonicalEncoder.numericText(number) == CanonicalEncoder.rewrittenNumericText(number), "\(number)")
+        }
+        #expect(shortcut > 5_000)
+        for form in ["0", "-1", "10.50", "0.000"] { #expect(CanonicalEncoder.isNumericOutputForm(form)) }
+        for other in ["-0", "-0.00", "007", "1e3", "1.", ".5", "1.5E-2", ""] { #expect(!CanonicalEncoder.isNumericOutputForm(other)) }
     }
 }
