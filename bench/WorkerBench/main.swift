@@ -8,18 +8,19 @@
 //   2. ingest: a pgbench backlog of >= 300k row changes decoded by
 //      pg_recvlogical to /dev/null (from a second slot at the same position)
 //      vs drained by `walaudit run` into the chained store; the ratio.
-//   3. overhead: pgbench TPS (4 clients, scale 10), --rounds rounds of
-//      --run-seconds per configuration, interleaved: no audit; a classic
-//      trigger audit (AFTER ROW trigger inserting to_jsonb(OLD/NEW));
-//      walaudit attached with the worker stopped; walaudit running; walaudit
-//      with the worker at nice 19. Medians, busy CPU per transaction (the
-//      worker's catch-up after the run included), WAL left to store.
+//   3. overhead: pgbench TPS (scale 10; 4 clients, saturating both cores,
+//      then 1 client, leaving a core free), --rounds rounds of --run-seconds
+//      per configuration, interleaved: no audit; a classic trigger audit
+//      (AFTER ROW trigger inserting to_jsonb(OLD/NEW)); walaudit attached with
+//      the worker stopped; walaudit running with the store in the source
+//      database; walaudit with the store in another database. Medians, busy
+//      CPU per transaction (the worker's catch-up after the run included).
 //   4. lag: pgbench at a fixed rate for --seconds with the worker running;
 //      per event, the time from commit to the store (recorded_at −
 //      event_time): p50, p99, max.
 //
 //   swift build -c release && .build/release/worker-bench [--rows N] [--transactions N] [--seconds N] [--rate TPS]
-//       [--run-seconds N] [--rounds N] [--only memory|ingest|overhead|lag]
+//       [--run-seconds N] [--rounds N] [--clients N,N] [--only memory|ingest|overhead|lag]
 import EmbeddedPostgres
 import Foundation
 import PostgresClient
@@ -30,6 +31,7 @@ var only: String?
 var benchSeconds = 60
 var overheadSeconds = 20
 var rounds = 3
+var clientCounts = [4, 1]
 var rate = 200
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
@@ -40,9 +42,10 @@ while let argument = arguments.next() {
     case "--seconds": benchSeconds = Int(arguments.next() ?? "") ?? benchSeconds
     case "--run-seconds": overheadSeconds = Int(arguments.next() ?? "") ?? overheadSeconds
     case "--rounds": rounds = Int(arguments.next() ?? "") ?? rounds
+    case "--clients": clientCounts = (arguments.next() ?? "").split(separator: ",").compactMap { Int($0) }
     case "--rate": rate = Int(arguments.next() ?? "") ?? rate
     default:
-        FileHandle.standardError.write(Data("usage: worker-bench [--rows N] [--transactions N] [--seconds N] [--rate TPS] [--run-seconds N] [--rounds N] [--only memory|ingest|overhead|lag]\n".utf8))
+        FileHandle.standardError.write(Data("usage: worker-bench [--rows N] [--transactions N] [--seconds N] [--rate TPS] [--run-seconds N] [--rounds N] [--clients N,N] [--only memory|ingest|overhead|lag]\n".utf8))
         exit(2)
     }
 }
@@ -246,8 +249,8 @@ func pgbenchTPS(_ database: String, seconds: Int, _ options: [String]) throws ->
 }
 
 /// A timed pgbench run's TPS (without connection time) and transaction count.
-func pgbench(_ database: String, seconds: Int, _ options: [String]) throws -> (tps: Double, transactions: Int) {
-    let result = try ChildProcess.run([cluster.binDirectory + "/pgbench", "-n", "-c", "4", "-j", "2", "-T", String(seconds)]
+func pgbench(_ database: String, seconds: Int, _ options: [String], clients: Int = 4) throws -> (tps: Double, transactions: Int) {
+    let result = try ChildProcess.run([cluster.binDirectory + "/pgbench", "-n", "-c", String(clients), "-j", String(min(clients, 2)), "-T", String(seconds)]
                                       + options + pgbenchArguments(database))
     let output = String(decoding: result.stdout, as: UTF8.self)
     let lines = output.split(separator: "\n")
@@ -291,17 +294,16 @@ if only == nil || only == "overhead" {
         var slot: String? = nil
         var tps: [Double] = []
         var cpuPerTransaction: [Double] = []
-        var backlog: [Double] = []
         var catchUp: [Double] = []
     }
     let admin = try Connection(cluster.conninfo())
-    func walauditSetup(_ name: String, slot: String, nice: Bool, runWorker: Bool) throws -> Setup {
+    func walauditSetup(_ name: String, slot: String, separateStore: Bool, runWorker: Bool) throws -> Setup {
         let database = try pgbenchDatabase("overhead_\(slot)")
-        let connection = ["--source", cluster.conninfo(database: database), "--slot", slot]
+        var connection = ["--source", cluster.conninfo(database: database), "--slot", slot]
+        if separateStore { connection += ["--target", cluster.conninfo(database: try cluster.createDatabase(prefix: "store_\(slot)"))] }
         try run([walaudit, "setup"] + connection)
         try run([walaudit, "attach"] + pgbenchTables + connection)
-        let command = (nice ? ["/usr/bin/nice", "-n", "19"] : []) + [walaudit, "run"] + connection
-        return Setup(name: name, database: database, worker: runWorker ? command : nil, slot: slot)
+        return Setup(name: name, database: database, worker: runWorker ? [walaudit, "run"] + connection : nil, slot: slot)
     }
     var setups = [Setup(name: "no audit", database: try pgbenchDatabase("overhead_none"))]
     let triggered = try pgbenchDatabase("overhead_trigger")
@@ -325,66 +327,69 @@ if only == nil || only == "overhead" {
     // Attached, worker stopped: the source-side cost alone (actor trigger,
     // REPLICA IDENTITY FULL). Its slot is advanced after each run (nothing
     // reads it), so retained WAL does not grow from round to round.
-    setups.append(try walauditSetup("walaudit attached, worker stopped", slot: "attached", nice: false, runWorker: false))
-    setups.append(try walauditSetup("walaudit", slot: "running", nice: false, runWorker: true))
-    setups.append(try walauditSetup("walaudit, worker at nice 19", slot: "niced", nice: true, runWorker: true))
+    setups.append(try walauditSetup("walaudit attached, worker stopped", slot: "attached", separateStore: false, runWorker: false))
+    setups.append(try walauditSetup("walaudit, store in the source database", slot: "running", separateStore: false, runWorker: true))
+    // The walsender decodes every change of its database: a store in the
+    // source database has its own inserts decoded (and skipped by the
+    // worker); in another database they are filtered out before decoding.
+    setups.append(try walauditSetup("walaudit, store in another database", slot: "separate", separateStore: true, runWorker: true))
+    let baseline = setups
 
-    for _ in 1...rounds {
-        for index in setups.indices {
-            let setup = setups[index]
-            try run([cluster.binDirectory + "/vacuumdb", "--all", "-q", "-h", cluster.directory, "-p", String(cluster.port), "-U", ThrowawayCluster.superuser])
-            try admin.execute("CHECKPOINT")
-            let log = open(NSTemporaryDirectory() + "/worker-bench.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-            let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
-            let worker = try setup.worker.map { try ChildProcess.spawn($0, stdin: devNull, stdout: log, stderr: log) }
-            close(log); close(devNull)
-            if worker != nil {  // connected and caught up before the clock starts
-                let lsn = try admin.execute("SELECT pg_current_wal_lsn()").scalar!
-                while try admin.execute("SELECT coalesce(confirmed_flush_lsn < $1::pg_lsn, true) FROM pg_replication_slots WHERE slot_name = $2",
-                                        [lsn, setup.slot!]).scalar != "f" {
-                    Thread.sleep(forTimeInterval: 0.1)
+    for clients in clientCounts {
+        setups = baseline
+        for _ in 1...rounds {
+            for index in setups.indices {
+                let setup = setups[index]
+                try run([cluster.binDirectory + "/vacuumdb", "--all", "-q", "-h", cluster.directory, "-p", String(cluster.port), "-U", ThrowawayCluster.superuser])
+                try admin.execute("CHECKPOINT")
+                let log = open(NSTemporaryDirectory() + "/worker-bench.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+                let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+                let worker = try setup.worker.map { try ChildProcess.spawn($0, stdin: devNull, stdout: log, stderr: log) }
+                close(log); close(devNull)
+                if worker != nil {  // connected and caught up before the clock starts
+                    let lsn = try admin.execute("SELECT pg_current_wal_lsn()").scalar!
+                    while try admin.execute("SELECT coalesce(confirmed_flush_lsn < $1::pg_lsn, true) FROM pg_replication_slots WHERE slot_name = $2",
+                                            [lsn, setup.slot!]).scalar != "f" {
+                        Thread.sleep(forTimeInterval: 0.1)
+                    }
                 }
-            }
-            let busyBefore = busyCPUSeconds()
-            let result = try pgbench(setup.database, seconds: overheadSeconds, [])
-            let endLSN = try admin.execute("SELECT pg_current_wal_lsn()").scalar!
-            if let worker {
-                // What the run left for the worker, and how long it took to store it.
-                let stored = try admin.execute("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1", [setup.slot!]).scalar!
-                let behind = try admin.execute("SELECT pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn)", [endLSN, stored]).scalar!
-                let catchUpStart = ContinuousClock.now
-                while try admin.execute("SELECT confirmed_flush_lsn < $1::pg_lsn FROM pg_replication_slots WHERE slot_name = $2",
-                                        [endLSN, setup.slot!]).scalar == "t" {
-                    Thread.sleep(forTimeInterval: 0.1)
+                let busyBefore = busyCPUSeconds()
+                let result = try pgbench(setup.database, seconds: overheadSeconds, [], clients: clients)
+                let endLSN = try admin.execute("SELECT pg_current_wal_lsn()").scalar!
+                if let worker {
+                    // How long after pgbench stopped the worker had stored everything.
+                    let catchUpStart = ContinuousClock.now
+                    while try admin.execute("SELECT confirmed_flush_lsn < $1::pg_lsn FROM pg_replication_slots WHERE slot_name = $2",
+                                            [endLSN, setup.slot!]).scalar == "t" {
+                        Thread.sleep(forTimeInterval: 0.1)
+                    }
+                    setups[index].catchUp.append(seconds(since: catchUpStart))
+                    worker.send(SIGTERM)
+                    _ = worker.wait()
+                } else if let slot = setup.slot {
+                    try Connection(cluster.conninfo(database: setup.database))
+                        .execute("SELECT pg_replication_slot_advance($1, pg_current_wal_lsn())", [slot])
                 }
-                setups[index].backlog.append(Double(behind)! / 1_048_576)
-                setups[index].catchUp.append(seconds(since: catchUpStart))
-                worker.send(SIGTERM)
-                _ = worker.wait()
-            } else if let slot = setup.slot {
-                try Connection(cluster.conninfo(database: setup.database))
-                    .execute("SELECT pg_replication_slot_advance($1, pg_current_wal_lsn())", [slot])
+                // CPU per transaction counts the worker's catch-up too: the whole cost of auditing the run.
+                setups[index].cpuPerTransaction.append((busyCPUSeconds() - busyBefore) / Double(result.transactions))
+                setups[index].tps.append(result.tps)
             }
-            // CPU per transaction counts the worker's catch-up too: the whole cost of auditing the run.
-            setups[index].cpuPerTransaction.append((busyCPUSeconds() - busyBefore) / Double(result.transactions))
-            setups[index].tps.append(result.tps)
         }
-    }
-    func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-    let none = median(setups[0].tps), trigger = median(setups[1].tps)
-    print("  overhead: pgbench, 4 clients, scale 10, \(rounds) rounds of \(overheadSeconds) s per configuration, interleaved; median TPS (ratio to no audit), busy CPU per transaction:")
-    for setup in setups {
-        var line = String(format: "    %@: %.0f TPS (%.2f), %.2f ms CPU/transaction; per round %@",
-                          setup.name, median(setup.tps), median(setup.tps) / none, median(setup.cpuPerTransaction) * 1000,
-                          setup.tps.map { String(format: "%.0f", $0) }.joined(separator: ", "))
-        if !setup.catchUp.isEmpty {
-            line += String(format: "; WAL not yet stored when pgbench stopped: %.0f MB, stored %.1f s later",
-                           median(setup.backlog) * 100, median(setup.catchUp))
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        let none = median(setups[0].tps), trigger = median(setups[1].tps)
+        print("  overhead: pgbench, \(clients) client(s), scale 10, \(rounds) rounds of \(overheadSeconds) s per configuration, interleaved; median TPS (ratio to no audit), busy CPU per transaction:")
+        for setup in setups {
+            var line = String(format: "    %@: %.0f TPS (%.2f), %.2f ms CPU/transaction; per round %@",
+                              setup.name, median(setup.tps), median(setup.tps) / none, median(setup.cpuPerTransaction) * 1000,
+                              setup.tps.map { String(format: "%.0f", $0) }.joined(separator: ", "))
+            if !setup.catchUp.isEmpty {
+                line += String(format: "; everything stored %.1f s after pgbench stopped", median(setup.catchUp))
+            }
+            print(line)
         }
-        print(line)
-    }
-    for setup in setups[3...] {
-        print(String(format: "    %@ / trigger audit: %.2f (target >= 1.1)", setup.name, median(setup.tps) / trigger))
+        for setup in setups[3...] {
+            print(String(format: "    %@ / trigger audit: %.2f (target >= 1.1)", setup.name, median(setup.tps) / trigger))
+        }
     }
 }
 
