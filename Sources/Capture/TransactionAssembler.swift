@@ -243,12 +243,17 @@ public struct TransactionAssembler {
         func string(_ key: String) -> String? { if case .string(let s)? = json[key] { s } else { nil } }
         func integer(_ key: String) -> Int64? { if case .number(let n)? = json[key] { Int64(n) } else { nil } }
         guard let sessionUser = string("session_user") else { return nil }
+        // The store's columns are inet and integer: what they would refuse
+        // is not an actor (a forged message must not stop the worker).
+        let clientAddr = string("client_addr"), clientPort = integer("client_port"), pid = integer("pid")
+        guard clientAddr.map({ BinaryCopyWriter.inetAddress($0) != nil }) ?? true,
+              clientPort.map({ Int32(exactly: $0) != nil }) ?? true, pid.map({ Int32(exactly: $0) != nil }) ?? true else { return nil }
         var context = json["app_context"]
         if context == .object([]) || context == .null { context = nil }
         return (UInt32(truncatingIfNeeded: xid8),
                 Actor(dbUser: sessionUser, roleName: string("role"), appUser: string("app_user"), appContext: context,
-                      applicationName: string("application_name"), clientAddr: string("client_addr"),
-                      clientPort: integer("client_port"), backendPID: integer("pid")))
+                      applicationName: string("application_name"), clientAddr: clientAddr,
+                      clientPort: clientPort, backendPID: pid))
     }
 }
 

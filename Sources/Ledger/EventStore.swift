@@ -5,10 +5,10 @@ import PostgresClient
 /// transaction the caller controls, and reads the chain head back.
 public final class EventStore {
     public let connection: Connection
-    private var buffer = COPYWriter()
+    private var buffer = BinaryCopyWriter()
     private var copying = false
 
-    /// Columns in the order `row(for:)` writes them.
+    /// Columns in the order `appendRow` writes them.
     static let columns = """
         seq, event_time, operation, schema_name, table_name, changed_columns, db_user, role_name, app_user, \
         app_context, application_name, client_addr, client_port, backend_pid, xid, lsn, lsn_position, row_key, \
@@ -43,16 +43,18 @@ public final class EventStore {
     /// Queues one event for the current COPY, starting it if needed.
     public func write(_ event: ChainedEvent) throws(PostgresError) {
         if !copying {
-            try connection.copyBegin("COPY walaudit.event_log (\(Self.columns)) FROM STDIN")
+            try connection.copyBegin("COPY walaudit.event_log (\(Self.columns)) FROM STDIN (FORMAT binary)")
             copying = true
+            buffer.header()
         }
-        appendRow(event)
+        try appendRow(event)
         if buffer.count >= 1 << 20 { try flush() }
     }
 
     /// Ends the COPY so other statements can run in the transaction.
     public func finishCopy() throws(PostgresError) {
         guard copying else { return }
+        buffer.trailer()
         try flush()
         copying = false
         try connection.copyEnd()
@@ -73,111 +75,45 @@ public final class EventStore {
         buffer.removeAll()
     }
 
-    /// The last commit time and LSN as text: every event of a transaction
-    /// shares them, so each is formatted once.
-    private var timeText: (PostgresTimestamp, String)?
-    private var lsnText: (UInt64, String)?
-
-    /// One COPY text-format line, written straight into the buffer.
-    private func appendRow(_ c: ChainedEvent) {
+    /// One row in COPY's binary format, written straight into the buffer.
+    private func appendRow(_ c: ChainedEvent) throws(PostgresError) {
         let e = c.event
-        if timeText?.0 != e.eventTime { timeText = (e.eventTime, e.eventTime.iso8601) }
-        if let lsn = e.lsn, lsnText?.0 != lsn { lsnText = (lsn, LSN.text(lsn)) }
-        buffer.integer(c.seq)
-        buffer.text(timeText?.1)
+        buffer.row(fields: 24)
+        buffer.int8(c.seq)
+        buffer.timestamp(microsecondsSinceUnixEpoch: e.eventTime.microsecondsSinceEpoch)
         buffer.text(e.operation.rawValue)
         buffer.text(e.schemaName)
         buffer.text(e.tableName)
-        buffer.text(e.changedColumns.map(SQLText.array))
+        buffer.textArray(e.changedColumns)
         buffer.text(e.actor.dbUser)
         buffer.text(e.actor.roleName)
         buffer.text(e.actor.appUser)
-        buffer.json(e.actor.appContext)
+        buffer.jsonb(Self.json(e.actor.appContext))
         buffer.text(e.actor.applicationName)
-        buffer.text(e.actor.clientAddr)
-        buffer.integer(e.actor.clientPort)
-        buffer.integer(e.actor.backendPID)
-        buffer.integer(e.xid)
-        buffer.text(e.lsn == nil ? nil : lsnText?.1)
-        buffer.integer(e.lsnPosition)
-        buffer.json(e.rowKey)
-        buffer.json(e.oldRow)
-        buffer.json(e.newRow)
+        guard buffer.inet(e.actor.clientAddr) else {
+            throw PostgresError(message: "event \(c.seq): client address \(e.actor.clientAddr ?? "") is not an IP address")
+        }
+        buffer.int4(try Self.int4(e.actor.clientPort, "client port", c.seq))
+        buffer.int4(try Self.int4(e.actor.backendPID, "backend pid", c.seq))
+        buffer.int8(e.xid)
+        buffer.lsn(e.lsn)
+        buffer.int4(try Self.int4(e.lsnPosition, "position in its transaction", c.seq))
+        buffer.jsonb(Self.json(e.rowKey))
+        buffer.jsonb(Self.json(e.oldRow))
+        buffer.jsonb(Self.json(e.newRow))
         buffer.bytea(c.payloadSalt)
         buffer.bytea(c.payloadDigest)
         buffer.bytea(c.prevHash)
         buffer.bytea(c.hash)
-        buffer.endRow()
-    }
-}
-
-/// COPY text-format rows built byte by byte: fields tab-separated, `\N`
-/// for NULL, backslash, newline, carriage return and tab escaped.
-struct COPYWriter {
-    private(set) var out: [UInt8] = []
-    private var first = true
-    private var scratch: [UInt8] = []
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
-    var count: Int { out.count }
-
-    mutating func endRow() {
-        out.append(0x0A)
-        first = true
     }
 
-    mutating func removeAll() { out.removeAll(keepingCapacity: true) }
-
-    private mutating func separate() {
-        if !first { out.append(0x09) }
-        first = false
+    private static func json(_ value: JSONValue?) -> ((inout [UInt8]) -> Void)? {
+        value.map { value in { value.write(to: &$0) } }
     }
 
-    private mutating func escaped(_ bytes: some Sequence<UInt8>) {
-        for b in bytes {
-            switch b {
-            case 0x5C: out.append(0x5C); out.append(0x5C)
-            case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
-            case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
-            case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
-            default: out.append(b)
-            }
-        }
-    }
-
-    mutating func null() {
-        separate()
-        out.append(0x5C)
-        out.append(UInt8(ascii: "N"))
-    }
-
-    mutating func text(_ value: String?) {
-        guard let value else { return null() }
-        separate()
-        escaped(value.utf8)
-    }
-
-    mutating func integer(_ value: Int64?) {
-        guard let value else { return null() }
-        separate()
-        out.append(contentsOf: String(value).utf8)
-    }
-
-    mutating func json(_ value: JSONValue?) {
-        guard let value else { return null() }
-        separate()
-        scratch.removeAll(keepingCapacity: true)
-        value.write(to: &scratch)
-        escaped(scratch)
-    }
-
-    /// bytea in hex input form; its backslash is escaped for COPY.
-    mutating func bytea(_ bytes: [UInt8]) {
-        separate()
-        out.append(contentsOf: [0x5C, 0x5C, UInt8(ascii: "x")])
-        for b in bytes {
-            out.append(Self.hexDigits[Int(b >> 4)])
-            out.append(Self.hexDigits[Int(b & 0xF)])
-        }
+    private static func int4(_ value: Int64?, _ what: String, _ seq: Int64) throws(PostgresError) -> Int32? {
+        guard let value else { return nil }
+        guard let small = Int32(exactly: value) else { throw PostgresError(message: "event \(seq): \(what) \(value) does not fit an integer column") }
+        return small
     }
 }

@@ -53,9 +53,6 @@ public struct StandbyStatusUpdate: Equatable, Sendable {
     }
 }
 
-/// Microseconds between 1970-01-01 and 2000-01-01, PostgreSQL's epoch.
-public let postgresEpochOffsetMicroseconds: Int64 = 946_684_800_000_000
-
 /// A replication message that does not follow the protocol.
 public struct ReplicationProtocolError: Error, CustomStringConvertible, Sendable {
     public var description: String

@@ -131,16 +131,23 @@ import TestSupport
             INSERT INTO t SELECT 2 WHERE pg_logical_emit_message(true, 'walaudit.actor', '{"v": 1, "xid": "oops"}') IS NOT NULL;
             INSERT INTO t SELECT 3 WHERE pg_logical_emit_message(true, 'walaudit.actor', '\\xfffe00'::bytea) IS NOT NULL;
             INSERT INTO t VALUES (4);
+            -- well-formed, but with values the store's inet and integer columns refuse
+            INSERT INTO t SELECT 5 WHERE pg_logical_emit_message(true, 'walaudit.actor', json_build_object(
+                'v', 1, 'xid', pg_current_xact_id()::text, 'session_user', 'forged', 'client_addr', 'not-an-address')::text) IS NOT NULL;
+            INSERT INTO t SELECT 6 WHERE pg_logical_emit_message(true, 'walaudit.actor', json_build_object(
+                'v', 1, 'xid', pg_current_xact_id()::text, 'session_user', 'forged', 'client_port', 99999999999)::text) IS NOT NULL;
+            INSERT INTO t VALUES (7);
             COMMIT;
             """)
-        try harness.waitForEvents(atLeast: 5)
+        try harness.waitForEvents(atLeast: 8)
         #expect(worker.stop() == 0)
         #expect(worker.log.contains("ignored a malformed walaudit.actor message"), "\(worker.log)")
         let superuser = try db.connection.execute("SELECT session_user").scalar!
         let actors = try db.connection.execute("""
             SELECT row_key->>'id', coalesce(db_user, 'unknown') FROM walaudit.events WHERE operation = 'INSERT' ORDER BY seq
             """).rows
-        #expect(actors == [["1", superuser], ["2", "unknown"], ["3", "unknown"], ["4", superuser]])
+        #expect(actors == [["1", superuser], ["2", "unknown"], ["3", "unknown"], ["4", superuser],
+                           ["5", "unknown"], ["6", "unknown"], ["7", superuser]])
     }
 
     /// A 100 MB text value goes through the stream, the store and both
