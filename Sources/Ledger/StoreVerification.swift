@@ -9,7 +9,8 @@ import Synchronization
 /// the same report one verifier reading everything in turn would give.
 public enum StoreVerification {
     /// `verifier` holds the checkpoints to check against and checks the first
-    /// range; `connect` opens the extra connections (`jobs - 1` of them);
+    /// range; `connect` opens the extra connections (up to `jobs - 1`; if the
+    /// server refuses one, the ranges are split over those it accepted);
     /// `progress` gets the running count every 50,000 events, from any thread.
     public static func verify(_ store: Connection, jobs: Int, connect: () throws -> Connection, verifier: ChainVerifier,
                               progress: (@Sendable (Int) -> Void)? = nil) throws -> VerificationReport {
@@ -17,14 +18,19 @@ public enum StoreVerification {
         try store.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         defer { _ = try? store.execute("ROLLBACK") }
         let head = try store.execute("SELECT pg_export_snapshot(), min(seq), max(seq) FROM walaudit.event_log").rows[0]
-        let ranges = split(lowest: head[1].flatMap { Int64($0) }, highest: head[2].flatMap { Int64($0) }, jobs: jobs)
-
-        let parts = try ranges.indices.map { index in
-            if index == 0 { return Part(store, verifier, ranges[0]) }
-            let connection = try connect()
-            try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            try connection.execute("SET TRANSACTION SNAPSHOT \(SQLText.literal(head[0] ?? ""))")
-            return Part(connection, verifier.continuation(), ranges[index])
+        let (lowest, highest) = (head[1].flatMap { Int64($0) }, head[2].flatMap { Int64($0) })
+        let wanted = split(lowest: lowest, highest: highest, jobs: jobs).count
+        var connections = [store]
+        while connections.count < wanted {
+            // Fewer connections rather than none: the store may be near max_connections.
+            guard let extra = try? connect() else { break }
+            try extra.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try extra.execute("SET TRANSACTION SNAPSHOT \(SQLText.literal(head[0] ?? ""))")
+            connections.append(extra)
+        }
+        let ranges = split(lowest: lowest, highest: highest, jobs: connections.count)
+        let parts = ranges.indices.map { index in
+            Part(connections[index], index == 0 ? verifier : verifier.continuation(), ranges[index])
         }
         let counted = Counter(progress)
         DispatchQueue.concurrentPerform(iterations: parts.count) { index in

@@ -74,6 +74,20 @@ import TestSupport
         #expect(result.output.contains("TAMPERED at seq \(sql[3] ?? "?"): \(sql[4] ?? "?")"), "SQL says \(sql)")
     }
 
+    /// A login allowed a single connection still verifies with --jobs 3:
+    /// the seqs are split over the connections the server accepted.
+    @Test func verifyMakesDoWithTheConnectionsItGets() throws {
+        let harness = try capturedStore()
+        let db = harness.database
+        let role = "one_connection_\(db.name)"  // roles are cluster-wide
+        try db.connection.execute("CREATE ROLE \(role) LOGIN CONNECTION LIMIT 1 IN ROLE walaudit_writer")
+        let result = try WalauditBinary.run(["verify", "--jobs", "3", "--source", db.cluster.conninfo(database: db.name, user: role),
+                                             "--slot", harness.slot])
+        let output = String(decoding: result.stdout, as: UTF8.self) + result.stderr
+        #expect(result.status == 0, "\(output)")
+        #expect(output.contains("intact: 21 events checked"), "\(output)")
+    }
+
     @Test func eventLogRefusesChangesEvenFromItsOwner() throws {
         let harness = try capturedStore(rows: 2)
         let db = harness.database
