@@ -46,26 +46,35 @@ public enum StoreVerification {
             }
         }
 
+        // In order, as one pass would meet them: the seam to the range
+        // before, then what the range found, then whether reading it failed.
         var joined = parts[0].verifier
-        for (index, part) in parts.enumerated() where joined.report.ok {
-            if let error = part.error { throw error }
+        for (index, part) in parts.enumerated() {
             if index > 0 { joined.append(part.verifier) }
+            guard joined.report.ok else { break }
+            if let error = part.error { throw error }
         }
         joined.finish()
         return joined.report
     }
 
     /// Consecutive seq ranges covering `lowest...highest` (nil bounds: open
-    /// ends); one range when `jobs` is 1 or the store is empty. Small stores
-    /// are split too: an extra connection costs milliseconds, and every
-    /// store then exercises the joins.
+    /// ends), at most `jobs` of them and none empty; one range when `jobs`
+    /// is 1 or the store is empty. Small stores are split too: an extra
+    /// connection costs milliseconds, and every store then exercises the
+    /// joins. The bounds may be tampered seqs anywhere in Int64, so the
+    /// arithmetic is done on offsets from the lowest seq read (1: the
+    /// reader reads seq >= 1 only), which cannot overflow.
     static func split(lowest: Int64?, highest: Int64?, jobs: Int) -> [(from: Int64?, to: Int64?)] {
-        guard let lowest, let highest, highest >= lowest else { return [(nil, nil)] }
-        let jobs = min(Int64(jobs), highest - lowest + 1)
-        guard jobs > 1 else { return [(nil, nil)] }
-        let size = (highest - lowest + 1 + jobs - 1) / jobs
-        return (0..<jobs).map { index in
-            (index == 0 ? nil : lowest + index * size, index == jobs - 1 ? nil : lowest + (index + 1) * size - 1)
+        guard let lowest, let highest, jobs > 1 else { return [(nil, nil)] }
+        let low = max(lowest, 1)
+        guard highest > low else { return [(nil, nil)] }
+        let span = UInt64(highest - low) + 1                  // seqs in low...highest, at most 2^63
+        let size = span / UInt64(jobs) + (span % UInt64(jobs) == 0 ? 0 : 1)
+        let count = Int(span / size + (span % size == 0 ? 0 : 1))  // ranges that hold a seq
+        return (0..<count).map { index in
+            let start = UInt64(index) * size                  // < span
+            return (index == 0 ? nil : low + Int64(start), index == count - 1 ? nil : low + Int64(start + size - 1))
         }
     }
 

@@ -105,7 +105,10 @@ public struct BinaryCopyWriter {
 
     /// The parts of an inet's binary form: PostgreSQL's family code (2 IPv4,
     /// 3 IPv6), mask bits, address bytes; nil if `text` is not an address.
+    /// Only what inet_pton reads whole and a mask in plain digits: a form
+    /// PostgreSQL would store differently (or refuse) is refused here too.
     public static func inetAddress(_ text: String) -> (family: UInt8, bits: UInt8, bytes: [UInt8])? {
+        guard !text.utf8.contains(0) else { return nil }  // the C string would end early
         let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         let host = String(parts[0])
         var bytes = [UInt8](repeating: 0, count: 16)
@@ -120,7 +123,7 @@ public struct BinaryCopyWriter {
         }
         var bits = size * 8
         if parts.count == 2 {
-            guard let mask = Int(parts[1]), (0...size * 8).contains(mask) else { return nil }
+            guard let mask = Int(parts[1]), String(mask) == parts[1], (0...size * 8).contains(mask) else { return nil }
             bits = mask
         }
         return (family, UInt8(bits), Array(bytes.prefix(size)))

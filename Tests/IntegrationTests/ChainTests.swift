@@ -59,6 +59,9 @@ import TestSupport
         ("UPDATE walaudit.event_log SET purged_at = now(), new_row = '{\"id\": 14, \"v\": \"forged\"}' WHERE seq = 14",
          "TAMPERED at seq 14: payload altered"),
         ("DELETE FROM walaudit.event_log WHERE seq = 12", "TAMPERED at seq 12: events missing"),
+        // seqs at the ends of bigint: the ranges of parallel readers must not overflow
+        ("UPDATE walaudit.event_log SET seq = -9223372036854775808 WHERE seq = 5", "TAMPERED at seq 5: events missing"),
+        ("UPDATE walaudit.event_log SET seq = 9223372036854775807 WHERE seq = 21", "TAMPERED at seq 21: events missing"),
         ("UPDATE walaudit.event_log SET seq = -3 WHERE seq = 3; UPDATE walaudit.event_log SET seq = 3 WHERE seq = 4; "
             + "UPDATE walaudit.event_log SET seq = 4 WHERE seq = -3", "TAMPERED at seq 3: link broken"),
     ])
