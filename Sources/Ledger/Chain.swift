@@ -17,6 +17,25 @@ public struct Chain: Sendable {
     static let eventDomain = Array("walaudit/event/v1".utf8) + [0]
     static let payloadDomain = Array("walaudit/payload/v1".utf8) + [0]
 
+    /// The encoder and hashing context `append` reuses from one event to the
+    /// next (a fresh encoder and an OpenSSL context per digest were most of
+    /// the allocations per event). Copies of a chain share it: one thread
+    /// appends to a chain at a time.
+    private let workspace = Workspace()
+
+    private final class Workspace: @unchecked Sendable {
+        var encoder = CanonicalEncoder()
+        let hasher = SHA256Hasher()
+
+        /// SHA-256 of what `encode` writes.
+        func digest(_ encode: (inout CanonicalEncoder) -> Void) -> [UInt8] {
+            encoder.removeAll()
+            encode(&encoder)
+            encoder.withBytes(hasher.hash)
+            return hasher.digest
+        }
+    }
+
     public init(seq: Int64 = 0, head: [UInt8] = Chain.genesisHash) {
         self.seq = seq
         self.head = head
@@ -24,10 +43,11 @@ public struct Chain: Sendable {
 
     /// Links `event` after the head and advances the head.
     public mutating func append(_ event: AuditEvent, salt: [UInt8] = Crypto.randomBytes(16)) -> ChainedEvent {
-        let digest = Self.payloadDigest(of: event, salt: salt)
+        let digest = workspace.digest { Self.encodePayload(of: event, salt: salt, into: &$0) }
         let next = seq + 1
-        let hash = Self.hash(seq: next, event: event, payloadDigest: digest, prevHash: head)
-        let chained = ChainedEvent(seq: next, event: event, payloadSalt: salt, payloadDigest: digest, prevHash: head, hash: hash)
+        let previous = head
+        let hash = workspace.digest { Self.encodeHashed(seq: next, event: event, payloadDigest: digest, prevHash: previous, into: &$0) }
+        let chained = ChainedEvent(seq: next, event: event, payloadSalt: salt, payloadDigest: digest, prevHash: previous, hash: hash)
         seq = next
         head = hash
         return chained
@@ -40,12 +60,16 @@ public struct Chain: Sendable {
     /// The bytes the payload digest hashes (docs/chain-format.md).
     public static func payloadPreimage(of event: AuditEvent, salt: [UInt8]) -> [UInt8] {
         var e = CanonicalEncoder()
+        encodePayload(of: event, salt: salt, into: &e)
+        return e.bytes
+    }
+
+    private static func encodePayload(of event: AuditEvent, salt: [UInt8], into e: inout CanonicalEncoder) {
         e.raw(payloadDomain)
         e.raw(salt)
         e.json(event.rowKey)
         e.json(event.oldRow)
         e.json(event.newRow)
-        return e.bytes
     }
 
     public static func hash(seq: Int64, event: AuditEvent, payloadDigest: [UInt8], prevHash: [UInt8]) -> [UInt8] {
@@ -55,6 +79,12 @@ public struct Chain: Sendable {
     /// The bytes the event hash hashes (docs/chain-format.md).
     public static func hashPreimage(seq: Int64, event: AuditEvent, payloadDigest: [UInt8], prevHash: [UInt8]) -> [UInt8] {
         var e = CanonicalEncoder()
+        encodeHashed(seq: seq, event: event, payloadDigest: payloadDigest, prevHash: prevHash, into: &e)
+        return e.bytes
+    }
+
+    private static func encodeHashed(seq: Int64, event: AuditEvent, payloadDigest: [UInt8], prevHash: [UInt8],
+                                     into e: inout CanonicalEncoder) {
         e.raw(eventDomain)
         e.raw(prevHash)
         e.integer(seq)
@@ -75,6 +105,5 @@ public struct Chain: Sendable {
         e.integer(event.lsn.map { Int64(bitPattern: $0) })
         e.integer(event.lsnPosition)
         e.data(payloadDigest)
-        return e.bytes
     }
 }
