@@ -92,6 +92,13 @@ public struct ChainVerifier: Sendable {
         }
     }
 
+    /// A stored row with a seq below 1: outside the chain, so no link shows
+    /// it; reported before anything else (as `walaudit.verify_chain` does).
+    public mutating func rowOutsideChain(seq: Int64) {
+        guard report.ok else { return }
+        _ = fail(seq, "seq \(seq) is outside the chain (seqs start at 1): a row was added to the event log")
+    }
+
     /// After the last event: a signed checkpoint beyond it means events were
     /// cut from the tail (or an older copy of the store was restored).
     public mutating func finish() {

@@ -19,6 +19,11 @@ public enum StoreVerification {
         defer { _ = try? store.execute("ROLLBACK") }
         let head = try store.execute("SELECT pg_export_snapshot(), min(seq), max(seq) FROM walaudit.event_log").rows[0]
         let (lowest, highest) = (head[1].flatMap { Int64($0) }, head[2].flatMap { Int64($0) })
+        if let lowest, lowest < 1 {
+            var outside = verifier
+            outside.rowOutsideChain(seq: lowest)
+            return outside.report
+        }
         let wanted = split(lowest: lowest, highest: highest, jobs: jobs).count
         var connections = [store]
         while connections.count < wanted {

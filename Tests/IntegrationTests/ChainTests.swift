@@ -60,7 +60,11 @@ import TestSupport
          "TAMPERED at seq 14: payload altered"),
         ("DELETE FROM walaudit.event_log WHERE seq = 12", "TAMPERED at seq 12: events missing"),
         // seqs at the ends of bigint: the ranges of parallel readers must not overflow
-        ("UPDATE walaudit.event_log SET seq = -9223372036854775808 WHERE seq = 5", "TAMPERED at seq 5: events missing"),
+        ("UPDATE walaudit.event_log SET seq = -9223372036854775808 WHERE seq = 5",
+         "TAMPERED at seq -9223372036854775808: seq -9223372036854775808 is outside the chain"),
+        // a copy of an event added before seq 1 breaks no link, but it shows in the reports
+        ("CREATE TEMP TABLE copied AS SELECT * FROM walaudit.event_log WHERE seq = 3; UPDATE copied SET seq = 0, lsn_position = -1; "
+            + "INSERT INTO walaudit.event_log SELECT * FROM copied", "TAMPERED at seq 0: seq 0 is outside the chain"),
         ("UPDATE walaudit.event_log SET seq = 9223372036854775807 WHERE seq = 21", "TAMPERED at seq 21: events missing"),
         ("UPDATE walaudit.event_log SET seq = -3 WHERE seq = 3; UPDATE walaudit.event_log SET seq = 3 WHERE seq = 4; "
             + "UPDATE walaudit.event_log SET seq = 4 WHERE seq = -3", "TAMPERED at seq 3: link broken"),
