@@ -42,9 +42,18 @@ struct RecordParser {
 
     /// Parses one record and its terminator; `position` is then just past it.
     mutating func record() throws(Failure) -> DecodedRecord {
+        try record(skipping: { _ in false })!
+    }
+
+    /// `record()`, except that a one-table record (a row change, or a
+    /// TRUNCATE of that table alone) of a table `skip` names is passed over
+    /// once its table is read: nil, the rest unparsed.
+    mutating func record(skipping skip: (RelationName) -> Bool) throws(Failure) -> DecodedRecord? {
         let record: DecodedRecord
         if try consume("table ") {
-            record = try tableRecord()
+            let first = try relationName()
+            if try hasPrefix(": "), skip(first) { return nil }
+            record = try tableRecord(first: first)
         } else if try consume("BEGIN") {
             record = .begin(xid: try optionalXid())
         } else if try consume("COMMIT PREPARED ") {
@@ -67,13 +76,6 @@ struct RecordParser {
         return record
     }
 
-    /// The relation of a one-table record (`table s.t: …`), read without
-    /// the rest; nil for any other record or text that does not parse.
-    mutating func leadingRelation() -> RelationName? {
-        guard (try? consume("table ")) == true, let relation = try? relationName(), (try? consume(": ")) == true else { return nil }
-        return relation
-    }
-
     private mutating func startsStreamedOutput() throws(Failure) -> Bool {
         let starts: [StaticString] = ["opening a streamed", "closing a streamed", "streaming ",
                                       "committing streamed", "aborting streamed", "preparing streamed"]
@@ -83,8 +85,8 @@ struct RecordParser {
         return false
     }
 
-    private mutating func tableRecord() throws(Failure) -> DecodedRecord {
-        var relations = [try relationName()]
+    private mutating func tableRecord(first: RelationName) throws(Failure) -> DecodedRecord {
+        var relations = [first]
         while try consume(", ") {
             relations.append(try relationName())
         }

@@ -3,25 +3,26 @@ public enum TestDecoding {
     /// Parses one whole record: an XLogData payload of the replication
     /// stream, or the `data` of one `pg_logical_slot_get_changes` row.
     public static func parseRecord(_ bytes: UnsafeBufferPointer<UInt8>) throws(DecodeError) -> DecodedRecord {
+        try parse(bytes, skipping: { _ in false })!
+    }
+
+    /// Parses one whole record, unless it is a one-table record (a row
+    /// change, or a TRUNCATE of that table alone) of a table `skip` names:
+    /// then nil, and the rest of it is not read — records of tables nobody
+    /// audits cost their first words only.
+    public static func parseRecord(_ bytes: [UInt8], skipping skip: (RelationName) -> Bool) throws(DecodeError) -> DecodedRecord? {
+        try bytes.withUnsafeBufferPointer { (buffer) throws(DecodeError) in try parse(buffer, skipping: skip) }
+    }
+
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>, skipping skip: (RelationName) -> Bool) throws(DecodeError) -> DecodedRecord? {
         var parser = RecordParser(bytes, from: 0, framing: .wholeMessage)
         do {
-            return try parser.record()
+            return try parser.record(skipping: skip)
         } catch {
             switch error {
             case .malformed(let decodeError): throw decodeError
             case .incomplete: preconditionFailure("a whole-message parse never asks for more bytes")
             }
-        }
-    }
-
-    /// The table a one-table record (a row change, or a TRUNCATE of that
-    /// table alone) is about, from the record's first words: records of
-    /// tables nobody audits can be passed over unparsed. nil for any other
-    /// record; parse those whole.
-    public static func leadingRelation(_ bytes: [UInt8]) -> RelationName? {
-        bytes.withUnsafeBufferPointer { buffer in
-            var parser = RecordParser(buffer, from: 0, framing: .wholeMessage)
-            return parser.leadingRelation()
         }
     }
 

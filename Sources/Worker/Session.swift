@@ -64,10 +64,10 @@ struct Session {
     private mutating func receive(_ data: [UInt8], at lsn: UInt64) throws {
         // Records of tables nobody audits (the store's own, when it shares
         // the database) are passed over after their first words.
-        if let relation = TestDecoding.leadingRelation(data), !assembler.captures(relation) { return }
         let record: DecodedRecord
         do {
-            record = try TestDecoding.parseRecord(data)
+            guard let parsed = try TestDecoding.parseRecord(data, skipping: { !self.assembler.captures($0) }) else { return }
+            record = parsed
         } catch {
             throw FatalWorkerError(description: "malformed test_decoding output at LSN \(LSN.text(lsn)): \(error). "
                 + "Nothing after \(LSN.text(writer.confirmable)) was confirmed, so the slot still holds it")

@@ -33,15 +33,17 @@ struct SlotReader {
                 throw ParseFailure(record: String(decoding: raw, as: UTF8.self), error: error)
             }
             // The worker passes over records of unaudited tables by their
-            // first words alone: those must name the table the whole parse finds.
+            // first words alone: it must be asked about exactly the table the
+            // whole parse finds, and only for one-table records.
             let table: RelationName? = switch record {
             case .change(let change): change.relation
             case .truncate(let truncate) where truncate.relations.count == 1: truncate.relations[0]
             default: nil
             }
-            guard TestDecoding.leadingRelation(raw) == table else {
-                throw LeadingRelationMismatch(record: String(decoding: raw, as: UTF8.self), parsed: table,
-                                              leading: TestDecoding.leadingRelation(raw))
+            var asked: [RelationName] = []
+            let skipped = try TestDecoding.parseRecord(raw, skipping: { asked.append($0); return true })
+            guard asked == (table.map { [$0] } ?? []), (skipped == nil) == (table != nil) else {
+                throw SkipMismatch(record: String(decoding: raw, as: UTF8.self), parsed: table, asked: asked)
             }
             return (raw, record)
         }
@@ -123,9 +125,9 @@ struct RowComparator {
     }
 }
 
-struct LeadingRelationMismatch: Error, CustomStringConvertible {
+struct SkipMismatch: Error, CustomStringConvertible {
     let record: String
     let parsed: RelationName?
-    let leading: RelationName?
-    var description: String { "the first words of \(record.debugDescription) name \(String(describing: leading)), the whole parse \(String(describing: parsed))" }
+    let asked: [RelationName]
+    var description: String { "skipping \(record.debugDescription) asked about \(asked); the whole parse found \(String(describing: parsed))" }
 }
