@@ -1,4 +1,5 @@
 import Decoding
+import Glibc
 
 /// The versioned, typed, length-prefixed byte encoding the chain hashes
 /// (docs/chain-format.md). It depends on no server setting: timestamps are
@@ -145,39 +146,82 @@ public struct CanonicalEncoder: Sendable {
             // Later duplicates win; then byte order of the keys. Keys are
             // compared as bytes: Swift's String equality would merge
             // canonically equivalent keys ("é" and "e\u{301}") that jsonb keeps apart.
-            var last = [[UInt8]: Int](minimumCapacity: members.count)
-            for (index, member) in members.enumerated() { last[Array(member.key.utf8)] = index }
-            let chosen = last.values.sorted { members[$0].key.utf8.lexicographicallyPrecedes(members[$1].key.utf8) }
+            let order = Self.keyOrder(members)
             buffer.append(UInt8(ascii: "o"))
-            length(chosen.count)
-            for index in chosen {
+            let countAt = reserveLength()
+            var count = 0
+            for (position, index) in order.enumerated() {
                 let member = members[index]
+                if position + 1 < order.count, Self.compareUTF8(member.key, members[order[position + 1]].key) == 0 { continue }
+                count += 1
                 length(member.key.utf8.count)
                 buffer.append(member.key)
                 jsonBody(member.value)
             }
+            patch(count, at: countAt)
         }
+    }
+
+    /// Member indexes sorted by key bytes, equal keys by position (so the
+    /// last of equal keys is the one that wins). Rows have a few to a few
+    /// dozen columns: an insertion sort, no hashing of keys.
+    static func keyOrder(_ members: [JSONValue.Member]) -> [Int] {
+        var order = Array(members.indices)
+        func precedes(_ a: Int, _ b: Int) -> Bool {
+            let c = compareUTF8(members[a].key, members[b].key)
+            return c < 0 || (c == 0 && a < b)
+        }
+        if order.count > 32 { order.sort(by: precedes); return order }
+        for i in order.indices.dropFirst() {
+            let item = order[i]
+            var j = i
+            while j > 0 && precedes(item, order[j - 1]) {
+                order[j] = order[j - 1]
+                j -= 1
+            }
+            order[j] = item
+        }
+        return order
+    }
+
+    /// Byte-wise comparison of two strings' UTF-8: negative, zero or positive.
+    static func compareUTF8(_ a: String, _ b: String) -> Int {
+        let fast = a.utf8.withContiguousStorageIfAvailable { x in
+            b.utf8.withContiguousStorageIfAvailable { y -> Int in
+                let common = min(x.count, y.count)
+                let c = common == 0 ? 0 : Int(memcmp(x.baseAddress!, y.baseAddress!, common))
+                return c != 0 ? c : x.count - y.count
+            }
+        }
+        if let result = fast ?? nil { return result }
+        if a.utf8.elementsEqual(b.utf8) { return 0 }
+        return a.utf8.lexicographicallyPrecedes(b.utf8) ? -1 : 1
     }
 
     /// Whether `json` is already numeric's output form: optional minus, an
     /// integer part without leading zeros, optional fraction, no exponent,
     /// and not a negative zero.
     static func isNumericOutputForm(_ json: String) -> Bool {
-        var utf8 = json.utf8[...]
-        let negative = utf8.first == UInt8(ascii: "-")
-        if negative { utf8 = utf8.dropFirst() }
-        let integer = utf8.prefix { $0 >= 0x30 && $0 <= 0x39 }
-        guard let lead = integer.first, lead != UInt8(ascii: "0") || integer.count == 1 else { return false }
-        utf8 = utf8.dropFirst(integer.count)
-        var nonZero = integer.contains { $0 != UInt8(ascii: "0") }
-        if utf8.first == UInt8(ascii: ".") {
-            utf8 = utf8.dropFirst()
-            let fraction = utf8.prefix { $0 >= 0x30 && $0 <= 0x39 }
-            guard !fraction.isEmpty else { return false }
-            nonZero = nonZero || fraction.contains { $0 != UInt8(ascii: "0") }
-            utf8 = utf8.dropFirst(fraction.count)
+        if let answer = json.utf8.withContiguousStorageIfAvailable(isNumericOutputForm(bytes:)) { return answer }
+        return Array(json.utf8).withUnsafeBufferPointer(isNumericOutputForm(bytes:))
+    }
+
+    private static func isNumericOutputForm(bytes b: UnsafeBufferPointer<UInt8>) -> Bool {
+        func isDigit(_ i: Int) -> Bool { i < b.count && b[i] >= 0x30 && b[i] <= 0x39 }
+        var i = 0
+        let negative = !b.isEmpty && b[0] == UInt8(ascii: "-")
+        if negative { i += 1 }
+        let integerStart = i
+        var nonZero = false
+        while isDigit(i) { nonZero = nonZero || b[i] != UInt8(ascii: "0"); i += 1 }
+        guard i > integerStart, b[integerStart] != UInt8(ascii: "0") || i - integerStart == 1 else { return false }
+        if i < b.count && b[i] == UInt8(ascii: ".") {
+            i += 1
+            let fractionStart = i
+            while isDigit(i) { nonZero = nonZero || b[i] != UInt8(ascii: "0"); i += 1 }
+            guard i > fractionStart else { return false }
         }
-        return utf8.isEmpty && (nonZero || !negative)
+        return i == b.count && (nonZero || !negative)
     }
 
     /// A JSON number as PostgreSQL's numeric prints it after reading it:
