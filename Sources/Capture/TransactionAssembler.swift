@@ -65,6 +65,8 @@ public struct TransactionAssembler {
     private var actors: [Actor] = []
     private var currentActor: Int32 = -1
     private var tableSnapshots: [TableCapture] = []
+    /// Where each table's configuration is in `tableSnapshots`; emptied
+    /// when the attached set changes, so later changes take a new snapshot.
     private var snapshotIndex: [RelationName: Int32] = [:]
     private var tablesChanged = false
     private var changes: ChangeBuffer
@@ -118,8 +120,8 @@ public struct TransactionAssembler {
         case .truncate(let truncate):
             try requireTransaction(lsn)
             for relation in truncate.relations {
-                if let table = tables[relation] {
-                    try changes.append(.init(raw: raw, record: record, actor: currentActor, table: snapshot(of: table)))
+                if let table = snapshot(of: relation) {
+                    try changes.append(.init(raw: raw, record: record, actor: currentActor, table: table))
                 }
             }
         case .commit(let commitXid, let time):
@@ -176,8 +178,8 @@ public struct TransactionAssembler {
             }
             return
         }
-        guard let table = tables[change.relation] else { return }
-        try changes.append(.init(raw: raw, record: record, actor: currentActor, table: snapshot(of: table)))
+        guard let table = snapshot(of: change.relation) else { return }
+        try changes.append(.init(raw: raw, record: record, actor: currentActor, table: table))
     }
 
     /// attach / detach / rename, in stream order. Attach and detach also
@@ -190,14 +192,19 @@ public struct TransactionAssembler {
         if let new = change.completedNewTuple().flatMap(TableCapture.init(row:)) {
             tables[new.relation] = new
         }
+        snapshotIndex = [:]
         try changes.append(.init(raw: raw, record: record, actor: currentActor, table: EventBuilder.captureTablesRow))
     }
 
-    private mutating func snapshot(of table: TableCapture) -> Int32 {
-        if let index = snapshotIndex[table.relation], tableSnapshots[Int(index)] == table { return index }
+    /// The index in `tableSnapshots` of `relation`'s current configuration,
+    /// nil if it is not attached. One lookup per change once the table is
+    /// in the transaction (this runs for every captured change).
+    private mutating func snapshot(of relation: RelationName) -> Int32? {
+        if let index = snapshotIndex[relation] { return index }
+        guard let table = tables[relation] else { return nil }
         tableSnapshots.append(table)
         let index = Int32(tableSnapshots.count - 1)
-        snapshotIndex[table.relation] = index
+        snapshotIndex[relation] = index
         return index
     }
 

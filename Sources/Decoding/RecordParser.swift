@@ -209,6 +209,7 @@ struct RecordParser {
     /// for an old key; an unquoted column name cannot contain '-').
     private mutating func tuple(endsBeforeNewTuple: Bool) throws(Failure) -> [Column] {
         var columns: [Column] = []
+        columns.reserveCapacity(8)  // one allocation for most rows, not four as it grows
         while true {
             if try atRecordEnd() { return columns }
             if endsBeforeNewTuple, try hasPrefix(" new-tuple:") { return columns }
@@ -458,7 +459,12 @@ func isPostgresNumber(_ token: String) -> Bool {
 
 /// RFC 8259 number syntax: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
 public func isJSONNumber(_ token: String) -> Bool {
-    let b = Array(token.utf8)
+    // Without copying the bytes: this runs for every numeric value captured.
+    if let answer = token.utf8.withContiguousStorageIfAvailable(isJSONNumber(bytes:)) { return answer }
+    return Array(token.utf8).withUnsafeBufferPointer(isJSONNumber(bytes:))
+}
+
+private func isJSONNumber(bytes b: UnsafeBufferPointer<UInt8>) -> Bool {
     var i = 0
     func digits() -> Int {
         let start = i

@@ -9,6 +9,26 @@ public struct RelationName: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(schema).\(table)" }
+
+    /// Names are compared and hashed as bytes, as PostgreSQL does: String
+    /// equality would take two canonically equivalent names ("é" and
+    /// "e\u{301}") for one table, and String hashing normalizes first (it
+    /// was 4 % of the worker, which looks up a table per change).
+    public static func == (a: RelationName, b: RelationName) -> Bool {
+        a.schema.utf8.elementsEqual(b.schema.utf8) && a.table.utf8.elementsEqual(b.table.utf8)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        Self.hashBytes(of: schema, into: &hasher)
+        Self.hashBytes(of: table, into: &hasher)
+    }
+
+    private static func hashBytes(of name: String, into hasher: inout Hasher) {
+        hasher.combine(name.utf8.count)
+        if name.utf8.withContiguousStorageIfAvailable({ hasher.combine(bytes: UnsafeRawBufferPointer($0)) }) == nil {
+            for byte in name.utf8 { hasher.combine(byte) }
+        }
+    }
 }
 
 /// One column of a decoded tuple: its name, its type as `format_type_be`

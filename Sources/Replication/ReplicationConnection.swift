@@ -9,6 +9,8 @@ import PostgresClient
 /// never sits inside libpq while feedback is due.
 public final class ReplicationConnection {
     private let handle: OpaquePointer
+    /// When the last message was handed out (monotonic seconds).
+    private var lastMessageAt = 0.0
 
     /// What IDENTIFY_SYSTEM says about the server.
     public struct SystemIdentity: Sendable {
@@ -70,6 +72,7 @@ public final class ReplicationConnection {
             let length = PQgetCopyData(handle, &buffer, 1)
             if length > 0, let buffer {
                 defer { PQfreemem(buffer) }
+                lastMessageAt = monotonicSeconds()
                 return try ReplicationMessage.decode(UnsafeRawBufferPointer(start: buffer, count: Int(length)))
             }
             if length == -1 {
@@ -82,7 +85,11 @@ public final class ReplicationConnection {
                 throw failure
             }
             if length == -2 { throw PostgresError(message: "replication stream failed: \(Connection.clientMessage(handle))") }
-            // Nothing buffered: wait for the socket.
+            // Nothing buffered: wait for the socket. While the stream flows
+            // (the last message is under a millisecond old), first let
+            // 0.2 ms of it arrive: read one record at a time, the worker
+            // and the walsender woke each other per record.
+            if deadline == nil && monotonicSeconds() - lastMessageAt < 0.001 { usleep(200) }
             let now = monotonicSeconds()
             let end = deadline ?? (now + timeout)
             deadline = end

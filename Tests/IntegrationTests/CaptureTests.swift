@@ -149,4 +149,28 @@ import TestSupport
             """).scalar
         #expect(sameEmailSameHash == "1")
     }
+    /// PostgreSQL tells tables apart by the bytes of their names; so does the
+    /// worker. "café" spelled with a precomposed é and with e + a combining
+    /// accent are two tables: attaching one captures nothing of the other.
+    @Test func tablesWhoseNamesDifferOnlyInUnicodeNormalizationStayApart() throws {
+        let harness = try WalauditHarness.make()
+        let db = harness.database
+        let composed = "caf\u{E9}", decomposed = "cafe\u{301}"
+        #expect(composed == decomposed)  // equal as Swift Strings; not as PostgreSQL names
+        try db.connection.execute("CREATE TABLE \(SQLText.identifier(composed)) (id integer PRIMARY KEY, v text)")
+        try db.connection.execute("CREATE TABLE \(SQLText.identifier(decomposed)) (id integer PRIMARY KEY, v text)")
+        try harness.expectSuccess(["attach", composed])
+        let worker = try harness.startWorker()
+        try db.connection.execute("INSERT INTO \(SQLText.identifier(decomposed)) VALUES (1, 'decomposed'), (2, 'decomposed')")
+        try db.connection.execute("INSERT INTO \(SQLText.identifier(composed)) VALUES (1, 'composed')")
+        try db.connection.execute("TRUNCATE \(SQLText.identifier(decomposed))")
+        try db.connection.execute("UPDATE \(SQLText.identifier(composed)) SET v = 'composed, updated'")
+        try harness.waitForEvents(atLeast: 3)
+        #expect(worker.stop() == 0, "\(worker.log)")
+        let rows = try db.connection.execute("""
+            SELECT operation, convert_to(table_name, 'UTF8') = convert_to($1, 'UTF8'), new_row->>'v'
+            FROM walaudit.event_log WHERE operation IN ('INSERT', 'UPDATE', 'TRUNCATE') ORDER BY seq
+            """, [composed]).rows
+        #expect(rows == [["INSERT", "t", "composed"], ["UPDATE", "t", "composed, updated"]])
+    }
 }
