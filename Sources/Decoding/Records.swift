@@ -1,3 +1,5 @@
+import Glibc
+
 /// A schema-qualified relation name as `test_decoding` prints it, unquoted.
 public struct RelationName: Hashable, Sendable, CustomStringConvertible {
     public var schema: String
@@ -15,7 +17,17 @@ public struct RelationName: Hashable, Sendable, CustomStringConvertible {
     /// "e\u{301}") for one table, and String hashing normalizes first (it
     /// was 4 % of the worker, which looks up a table per change).
     public static func == (a: RelationName, b: RelationName) -> Bool {
-        a.schema.utf8.elementsEqual(b.schema.utf8) && a.table.utf8.elementsEqual(b.table.utf8)
+        sameBytes(a.schema, b.schema) && sameBytes(a.table, b.table)
+    }
+
+    /// Byte equality with memcmp where the strings are contiguous (native
+    /// ones are); the generic UTF-8 view comparison is byte by byte.
+    private static func sameBytes(_ a: String, _ b: String) -> Bool {
+        guard a.utf8.count == b.utf8.count else { return false }
+        let fast = a.utf8.withContiguousStorageIfAvailable { x in
+            b.utf8.withContiguousStorageIfAvailable { y in x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+        }
+        return (fast ?? nil) ?? a.utf8.elementsEqual(b.utf8)
     }
 
     public func hash(into hasher: inout Hasher) {

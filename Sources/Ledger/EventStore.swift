@@ -88,7 +88,7 @@ public final class EventStore {
         buffer.text(e.actor.dbUser)
         buffer.text(e.actor.roleName)
         buffer.text(e.actor.appUser)
-        buffer.jsonb(Self.json(e.actor.appContext))
+        jsonb(e.actor.appContext)
         buffer.text(e.actor.applicationName)
         guard buffer.inet(e.actor.clientAddr) else {
             throw PostgresError(message: "event \(c.seq): client address \(e.actor.clientAddr ?? "") is not an IP address")
@@ -98,17 +98,18 @@ public final class EventStore {
         buffer.int8(e.xid)
         buffer.lsn(e.lsn)
         buffer.int4(try Self.int4(e.lsnPosition, "position in its transaction", c.seq))
-        buffer.jsonb(Self.json(e.rowKey))
-        buffer.jsonb(Self.json(e.oldRow))
-        buffer.jsonb(Self.json(e.newRow))
+        jsonb(e.rowKey)
+        jsonb(e.oldRow)
+        jsonb(e.newRow)
         buffer.bytea(c.payloadSalt)
         buffer.bytea(c.payloadDigest)
         buffer.bytea(c.prevHash)
         buffer.bytea(c.hash)
     }
 
-    private static func json(_ value: JSONValue?) -> ((inout [UInt8]) -> Void)? {
-        value.map { value in { value.write(to: &$0) } }
+    private func jsonb(_ value: JSONValue?) {
+        guard let value else { return buffer.null() }
+        buffer.jsonb { value.write(to: &$0) }
     }
 
     private static func int4(_ value: Int64?, _ what: String, _ seq: Int64) throws(PostgresError) -> Int32? {

@@ -66,9 +66,10 @@ public struct BinaryCopyWriter {
         out += value
     }
 
-    /// jsonb: format version 1, then the JSON text (which `text` writes into the buffer).
-    public mutating func jsonb(_ text: ((inout [UInt8]) -> Void)?) {
-        guard let text else { return null() }
+    /// jsonb: format version 1, then the JSON text (which `text` writes into
+    /// the buffer). Not optional: an optional closure escapes, and that was
+    /// an allocation per field.
+    public mutating func jsonb(_ text: (inout [UInt8]) -> Void) {
         let lengthAt = out.count
         int32(0)
         out.append(1)

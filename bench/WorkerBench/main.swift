@@ -183,10 +183,18 @@ if only == nil || only == "memory" {
 
 // 2. Ingest of a pgbench backlog, walaudit vs pg_recvlogical: `rounds`
 // rounds, each on a fresh database with its own backlog, and the medians
-// (pg_recvlogical's rate moves by half between runs on this VM).
+// (pg_recvlogical's rate moves by half between runs on this VM). walaudit
+// drains the same backlog twice, from slots made at the same point: with
+// the store in the source database (the default; the walsender then also
+// decodes the store's own inserts) and in another database of the cluster.
 if only == nil || only == "ingest" {
-    var decodeRates: [Double] = [], ingestRates: [Double] = []
-    var decodeCPUs: [[String: Double]] = [], ingestCPUs: [[String: Double]] = []
+    struct Placement {
+        let name: String
+        var rates: [Double] = []
+        var cpus: [[String: Double]] = []
+    }
+    var placements = [Placement(name: "store in the source database"), Placement(name: "store in another database")]
+    var decodeRates: [Double] = [], decodeCPUs: [[String: Double]] = []
     let changes = transactions * 4
     // CPU per 1,000 changes by process: on 2 cores the bound is 2
     // CPU-seconds per second of wall time, whoever spends them.
@@ -203,12 +211,16 @@ if only == nil || only == "ingest" {
         let database = try cluster.createDatabase(prefix: "ingest")
         let conninfo = cluster.conninfo(database: database)
         let connection = try Connection(conninfo)
-        let slot = "ingest\(round)", copySlot = "ingest_copy\(round)"
-        let walauditConnection = ["--source", conninfo, "--slot", slot]
+        let copySlot = "ingest_copy\(round)"
         let pgbench = ["-h", cluster.directory, "-p", String(cluster.port), "-U", ThrowawayCluster.superuser, database]
         try run([cluster.binDirectory + "/pgbench", "-i", "-q", "-s", "10"] + pgbench)
-        try run([walaudit, "setup"] + walauditConnection)
-        try run([walaudit, "attach", "pgbench_accounts", "pgbench_tellers", "pgbench_branches", "pgbench_history"] + walauditConnection)
+        let otherStore = try cluster.createDatabase(prefix: "ingest_store")
+        let placementConnections = [
+            ["--source", conninfo, "--slot", "ingest\(round)"],
+            ["--source", conninfo, "--slot", "ingest_other\(round)", "--target", cluster.conninfo(database: otherStore)],
+        ]
+        for walauditConnection in placementConnections { try run([walaudit, "setup"] + walauditConnection) }
+        try run([walaudit, "attach", "pgbench_accounts", "pgbench_tellers", "pgbench_branches", "pgbench_history"] + placementConnections[0])
         try connection.execute("SELECT pg_create_logical_replication_slot($1, 'test_decoding')", [copySlot])
         // The backlog is made as fast as possible; how it was made does not matter.
         setenv("PGOPTIONS", "-c synchronous_commit=off", 1)
@@ -228,34 +240,49 @@ if only == nil || only == "ingest" {
         }, running: { waitpid(recvlogical.pid, &recvlogicalStatus, WNOHANG) == 0 })
         let decodeSeconds = seconds(since: decodeStart)
         guard recvlogicalStatus == 0 else { fail("pg_recvlogical failed (status \(recvlogicalStatus))") }
-
-        let ingestStart = ContinuousClock.now
-        let worker = try startWorker(walauditConnection)
-        let ingestCPU = try cpuWhile({ try pipelinePIDs(connection, slot: slot) + [("worker", worker.pid)] }, running: {
-            var status: Int32 = 0
-            if waitpid(worker.pid, &status, WNOHANG) == worker.pid { fail("the worker exited; see \(NSTemporaryDirectory())/worker-bench.log") }
-            return Int(try connection.execute("SELECT coalesce(max(seq), 0) FROM walaudit.event_log").scalar!)! < 4 + changes
-        })
-        let ingestSeconds = seconds(since: ingestStart)
-        let rss = peakRSS(worker.pid)
-        worker.send(SIGTERM)
-        _ = worker.wait()
-        // Both slots go, so the next round's WAL is not held for them.
-        try connection.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name IN ($1, $2)", [slot, copySlot])
-        let decodeRate = Double(changes) / decodeSeconds, ingestRate = Double(changes) / ingestSeconds
-        print(String(format: "  ingest round %d: %d row changes; pg_recvlogical to /dev/null %.1f s (%.0f changes/s); "
-                     + "walaudit run to the chained store %.1f s (%.0f events/s, peak RSS %.1f MiB); ratio %.2f",
-                     round, changes, decodeSeconds, decodeRate, ingestSeconds, ingestRate, rss, ingestRate / decodeRate))
+        let decodeRate = Double(changes) / decodeSeconds
         decodeRates.append(decodeRate)
-        ingestRates.append(ingestRate)
         decodeCPUs.append(decodeCPU)
-        ingestCPUs.append(ingestCPU)
+        var line = String(format: "  ingest round %d: %d row changes; pg_recvlogical to /dev/null %.1f s (%.0f changes/s)",
+                          round, changes, decodeSeconds, decodeRate)
+
+        for (index, walauditConnection) in placementConnections.enumerated() {
+            let slot = walauditConnection[3]
+            let store = try Connection(index == 0 ? conninfo : cluster.conninfo(database: otherStore))
+            let ingestStart = ContinuousClock.now
+            let worker = try startWorker(walauditConnection)
+            let ingestCPU = try cpuWhile({ try pipelinePIDs(connection, slot: slot) + [("worker", worker.pid)] }, running: {
+                var status: Int32 = 0
+                if waitpid(worker.pid, &status, WNOHANG) == worker.pid { fail("the worker exited; see \(NSTemporaryDirectory())/worker-bench.log") }
+                return Int(try store.execute("SELECT coalesce(max(seq), 0) FROM walaudit.event_log").scalar!)! < 4 + changes
+            })
+            let ingestSeconds = seconds(since: ingestStart)
+            let rss = peakRSS(worker.pid)
+            worker.send(SIGTERM)
+            _ = worker.wait()
+            // Its backends gone before the next run samples CPU by application name.
+            while try connection.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'walaudit-worker'").scalar != "0" {
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            let ingestRate = Double(changes) / ingestSeconds
+            placements[index].rates.append(ingestRate)
+            placements[index].cpus.append(ingestCPU)
+            line += String(format: "; walaudit, %@, %.1f s (%.0f events/s, peak RSS %.1f MiB), ratio %.2f",
+                           placements[index].name, ingestSeconds, ingestRate, rss, ingestRate / decodeRate)
+        }
+        print(line)
+        // The slots go, so the next round's WAL is not held for them.
+        try connection.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name IN ($1, $2, $3)",
+                               [copySlot, placementConnections[0][3], placementConnections[1][3]])
     }
-    let decodeMedian = decodeRates.sorted()[rounds / 2], ingestMedian = ingestRates.sorted()[rounds / 2]
-    print(String(format: "  ingest, median of %d rounds: pg_recvlogical %.0f changes/s, walaudit %.0f events/s; ratio %.2f (target >= 0.5)",
-                 rounds, decodeMedian, ingestMedian, ingestMedian / decodeMedian))
-    print("  ingest CPU per 1000 changes, medians: pg_recvlogical run: \(perThousand(medianCPU(decodeCPUs))); "
-          + "walaudit run: \(perThousand(medianCPU(ingestCPUs)))")
+    let decodeMedian = decodeRates.sorted()[rounds / 2]
+    print("  ingest CPU per 1000 changes, medians: pg_recvlogical run: \(perThousand(medianCPU(decodeCPUs)))")
+    for placement in placements {
+        let median = placement.rates.sorted()[rounds / 2]
+        print(String(format: "  ingest, median of %d rounds, %@: pg_recvlogical %.0f changes/s, walaudit %.0f events/s; ratio %.2f (target >= 0.5)",
+                     rounds, placement.name, decodeMedian, median, median / decodeMedian))
+        print("  ingest CPU per 1000 changes, medians, \(placement.name): \(perThousand(medianCPU(placement.cpus)))")
+    }
 }
 
 /// pgbench's connection arguments for `database`.
