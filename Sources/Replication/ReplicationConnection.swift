@@ -88,8 +88,9 @@ public final class ReplicationConnection {
             // Nothing buffered: wait for the socket. While the stream flows
             // (the last message is under a millisecond old), first let
             // 0.2 ms of it arrive: read one record at a time, the worker
-            // and the walsender woke each other per record.
-            if deadline == nil && monotonicSeconds() - lastMessageAt < 0.001 { usleep(200) }
+            // and the walsender woke each other per record. Not when the
+            // caller only looks (timeout 0) or has less time than that.
+            if deadline == nil && timeout >= 0.0002 && monotonicSeconds() - lastMessageAt < 0.001 { usleep(200) }
             let now = monotonicSeconds()
             let end = deadline ?? (now + timeout)
             deadline = end

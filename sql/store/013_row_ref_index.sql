@@ -17,8 +17,10 @@ CREATE FUNCTION walaudit.row_ref(schema_name text, table_name text, row_key json
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN pg_catalog.jsonb_hash_extended(row_key,
         pg_catalog.hashtextextended(table_name, pg_catalog.hashtextextended(schema_name, 0)));
--- Every role that inserts events evaluates it for the index.
-GRANT EXECUTE ON FUNCTION walaudit.row_ref(text, text, jsonb) TO PUBLIC;
+-- Every role that inserts events evaluates it for the index (PostgreSQL
+-- checks EXECUTE there): the worker's role by name, and everyone, since a
+-- hash is no secret and a later blanket REVOKE must not stop the worker.
+GRANT EXECUTE ON FUNCTION walaudit.row_ref(text, text, jsonb) TO PUBLIC, walaudit_writer;
 
 DROP INDEX walaudit.event_log_row;
 CREATE INDEX event_log_row_ref ON walaudit.event_log (walaudit.row_ref(schema_name, table_name, row_key));
