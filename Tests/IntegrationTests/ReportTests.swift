@@ -101,6 +101,26 @@ import TestSupport
                            ["row_history", String(keys.count), reader, reader]])
         #expect(try su.execute("SELECT sum(rows_returned) FROM walaudit.access_log WHERE function_name = 'row_history'").scalar
                 == String(historyRows))
+
+        // The functions reach a row's events through the row index, not by
+        // reading the log or the whole index (the index expression must match
+        // theirs): the index hands them exactly that row's entries. The log
+        // is small here, so sequential scans are ruled out for the test.
+        let rowEvents = try su.execute("SELECT count(*) FROM walaudit.event_log WHERE table_name = 'items' AND row_key = '{\"id\": 1}'").scalar
+        #expect(rowEvents.flatMap { Int($0) } ?? 0 > 1)
+        for call in ["SELECT count(*) FROM walaudit.row_history('items', '{\"id\": 1}')",
+                     "SELECT walaudit.row_as_of('items', '{\"id\": 1}', now())"] {
+            // Counted from inside one transaction: the counter also holds
+            // earlier transactions' reads until the session reports them.
+            let returned = "SELECT pg_stat_get_xact_tuples_returned('walaudit.event_log_row_ref'::regclass)"
+            try asReader.execute("BEGIN")
+            try asReader.execute("SET LOCAL enable_seqscan = off")
+            let before = try asReader.execute(returned).scalar.flatMap { Int($0) } ?? -1
+            try asReader.execute(call)
+            let after = try asReader.execute(returned).scalar.flatMap { Int($0) } ?? -1
+            try asReader.execute("COMMIT")
+            #expect(String(after - before) == rowEvents, "\(call): \(after - before) entries of event_log_row_ref read for \(rowEvents ?? "?") events of the row")
+        }
         #expect(worker.stop() == 0)
     }
 }

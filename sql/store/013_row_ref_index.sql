@@ -23,7 +23,11 @@ CREATE FUNCTION walaudit.row_ref(schema_name text, table_name text, row_key json
 GRANT EXECUTE ON FUNCTION walaudit.row_ref(text, text, jsonb) TO PUBLIC, walaudit_writer;
 
 DROP INDEX walaudit.event_log_row;
-CREATE INDEX event_log_row_ref ON walaudit.event_log (walaudit.row_ref(schema_name, table_name, row_key));
+-- Only events with a key: those of tables without one, TRUNCATEs, DDL,
+-- POLICY and CHECKPOINT events add no entry (a query's `row_key = key`
+-- implies the predicate).
+CREATE INDEX event_log_row_ref ON walaudit.event_log (walaudit.row_ref(schema_name, table_name, row_key))
+    WHERE row_key IS NOT NULL;
 CREATE INDEX event_log_truncates ON walaudit.event_log (schema_name, table_name, seq) WHERE operation = 'TRUNCATE';
 
 -- A row's events, oldest first: those with its key, and the table's
