@@ -84,8 +84,8 @@ public struct EventBuilder: Sendable {
     private func row(_ tuple: [Column], table: TableCapture) throws -> JSONValue {
         var members: [JSONValue.Member] = []
         members.reserveCapacity(tuple.count)
-        for column in tuple where !table.excludeColumns.contains(column.name) {
-            if table.maskColumns.contains(column.name) {
+        for column in tuple where !table.excludes(column.name) {
+            if table.masks(column.name) {
                 let masked: JSONValue = column.value.textOutput.map {
                     .string("hmac-sha256:" + Hex.encode(Crypto.hmacSHA256(key: maskKey, Array($0.utf8))))
                 } ?? .null

@@ -9,13 +9,15 @@ public struct TableCapture: Equatable, Sendable {
     public var tableName: String
     /// Primary-key columns; they form `row_key`. Empty: no key.
     public var keyColumns: [String]
-    /// Never stored.
-    public var excludeColumns: Set<String>
-    /// Stored as a keyed hash.
-    public var maskColumns: Set<String>
+    /// Never stored. Names are matched by their bytes, as PostgreSQL tells
+    /// columns apart (a Set<String> would merge canonically equivalent
+    /// names, so listing one would exclude both).
+    public var excludeColumns: [String]
+    /// Stored as a keyed hash; matched like `excludeColumns`.
+    public var maskColumns: [String]
 
     public init(relid: UInt32, schemaName: String, tableName: String, keyColumns: [String],
-                excludeColumns: Set<String>, maskColumns: Set<String>) {
+                excludeColumns: [String], maskColumns: [String]) {
         self.relid = relid
         self.schemaName = schemaName
         self.tableName = tableName
@@ -26,6 +28,12 @@ public struct TableCapture: Equatable, Sendable {
 
     public var relation: RelationName { RelationName(schema: schemaName, table: tableName) }
 
+    /// Whether `column` is excluded.
+    func excludes(_ column: String) -> Bool { excludeColumns.contains { $0.hasSameBytes(as: column) } }
+
+    /// Whether `column` is masked.
+    func masks(_ column: String) -> Bool { maskColumns.contains { $0.hasSameBytes(as: column) } }
+
     /// A row of `walaudit.capture_tables` as the stream shows it.
     init?(row: [Column]) {
         func text(_ name: String) -> String? { row.first { $0.name == name }?.value.textOutput }
@@ -33,7 +41,7 @@ public struct TableCapture: Equatable, Sendable {
               let table = text("table_name") else { return nil }
         self.init(relid: relid, schemaName: schema, tableName: table,
                   keyColumns: SQLText.parseArray(text("key_columns") ?? "{}"),
-                  excludeColumns: Set(SQLText.parseArray(text("exclude_columns") ?? "{}")),
-                  maskColumns: Set(SQLText.parseArray(text("mask_columns") ?? "{}")))
+                  excludeColumns: SQLText.parseArray(text("exclude_columns") ?? "{}"),
+                  maskColumns: SQLText.parseArray(text("mask_columns") ?? "{}"))
     }
 }

@@ -18,12 +18,30 @@ public indirect enum JSONValue: Equatable, Sendable {
             self.key = key
             self.value = value
         }
+
+        public static func == (a: Member, b: Member) -> Bool {
+            a.key.hasSameBytes(as: b.key) && a.value == b.value
+        }
     }
 
-    /// The value of the first member named `key`, if this is an object.
+    /// Equal as PostgreSQL's json would print them: strings, keys and
+    /// number texts by their bytes, so a value rewritten into another
+    /// Unicode normalization form counts as changed.
+    public static func == (a: JSONValue, b: JSONValue) -> Bool {
+        switch (a, b) {
+        case (.null, .null): return true
+        case (.bool(let x), .bool(let y)): return x == y
+        case (.number(let x), .number(let y)), (.string(let x), .string(let y)): return x.hasSameBytes(as: y)
+        case (.array(let x), .array(let y)): return x == y
+        case (.object(let x), .object(let y)): return x == y
+        default: return false
+        }
+    }
+
+    /// The value of the first member named `key` (by its bytes), if this is an object.
     public subscript(key: String) -> JSONValue? {
         guard case .object(let members) = self else { return nil }
-        return members.first(where: { $0.key == key })?.value
+        return members.first(where: { $0.key.hasSameBytes(as: key) })?.value
     }
 
     /// Compact JSON text.

@@ -1,5 +1,3 @@
-import Glibc
-
 /// A schema-qualified relation name as `test_decoding` prints it, unquoted.
 public struct RelationName: Hashable, Sendable, CustomStringConvertible {
     public var schema: String
@@ -17,17 +15,7 @@ public struct RelationName: Hashable, Sendable, CustomStringConvertible {
     /// "e\u{301}") for one table, and String hashing normalizes first (it
     /// was 4 % of the worker, which looks up a table per change).
     public static func == (a: RelationName, b: RelationName) -> Bool {
-        sameBytes(a.schema, b.schema) && sameBytes(a.table, b.table)
-    }
-
-    /// Byte equality with memcmp where the strings are contiguous (native
-    /// ones are); the generic UTF-8 view comparison is byte by byte.
-    private static func sameBytes(_ a: String, _ b: String) -> Bool {
-        guard a.utf8.count == b.utf8.count else { return false }
-        let fast = a.utf8.withContiguousStorageIfAvailable { x in
-            b.utf8.withContiguousStorageIfAvailable { y in x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
-        }
-        return (fast ?? nil) ?? a.utf8.elementsEqual(b.utf8)
+        a.schema.hasSameBytes(as: b.schema) && a.table.hasSameBytes(as: b.table)
     }
 
     public func hash(into hasher: inout Hasher) {

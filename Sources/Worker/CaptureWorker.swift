@@ -231,8 +231,8 @@ struct StoredState {
             FROM walaudit.capture_config WHERE slot = $1
             """, [slot]).rows.map { row in
             TableCapture(relid: UInt32(row[0]!)!, schemaName: row[1]!, tableName: row[2]!,
-                         keyColumns: SQLText.parseArray(row[3]!), excludeColumns: Set(SQLText.parseArray(row[4]!)),
-                         maskColumns: Set(SQLText.parseArray(row[5]!)))
+                         keyColumns: SQLText.parseArray(row[3]!), excludeColumns: SQLText.parseArray(row[4]!),
+                         maskColumns: SQLText.parseArray(row[5]!))
         }
         guard let keyHex = try target.execute("SELECT encode(value, 'hex') FROM walaudit.store_secrets WHERE name = 'mask_key'").scalar else {
             throw FatalWorkerError(description: "the audit store has no mask key: run `walaudit setup`")

@@ -173,4 +173,32 @@ import TestSupport
             """, [composed]).rows
         #expect(rows == [["INSERT", "t", "composed"], ["UPDATE", "t", "composed, updated"]])
     }
+    /// Columns too are told apart by their bytes, and so are values: the
+    /// worker excludes exactly the column named, and a value rewritten into
+    /// another Unicode normalization form is a change (Swift's String
+    /// equality would call both pairs equal).
+    @Test func columnsAndValuesAreComparedByTheirBytes() throws {
+        let harness = try WalauditHarness.make()
+        let db = harness.database
+        let composed = "caf\u{E9}", decomposed = "cafe\u{301}"
+        try db.connection.execute("""
+            CREATE TABLE menu (id integer PRIMARY KEY, \(SQLText.identifier(composed)) text, \(SQLText.identifier(decomposed)) text, dish text)
+            """)
+        try harness.expectSuccess(["attach", "menu", "--exclude", composed])
+        let worker = try harness.startWorker()
+        try db.connection.execute("INSERT INTO menu VALUES (1, 'secret', 'kept', $1)", [decomposed])
+        try db.connection.execute("UPDATE menu SET dish = $1 WHERE id = 1", [composed])
+        try harness.waitForEvents(atLeast: 3)
+        #expect(worker.stop() == 0, "\(worker.log)")
+        let stored = try db.connection.execute("""
+            SELECT operation, (SELECT string_agg(encode(convert_to(k, 'UTF8'), 'hex'), ',' ORDER BY k) FROM jsonb_object_keys(new_row) k),
+                   new_row->>$1, encode(convert_to(new_row->>'dish', 'UTF8'), 'hex'),
+                   CASE operation WHEN 'INSERT' THEN changed_columns = ARRAY['id', $1, 'dish'] ELSE changed_columns = '{dish}' END
+            FROM walaudit.event_log WHERE operation IN ('INSERT', 'UPDATE') ORDER BY seq
+            """, [decomposed]).rows
+        // Hex, so that the comparison here is by bytes too: café (decomposed), dish, id.
+        let keys = "63616665cc81,64697368,6964"
+        #expect(stored == [["INSERT", keys, "kept", "63616665cc81", "t"], ["UPDATE", keys, "kept", "636166c3a9", "t"]])
+        #expect(try db.connection.execute("SELECT count(*) FROM walaudit.event_log WHERE new_row::text LIKE '%secret%'").scalar == "0")
+    }
 }
