@@ -63,9 +63,11 @@ $$;
 
 -- The row's image at time `at` as its last event up to then left it:
 -- new_row after an INSERT or UPDATE, NULL after a DELETE or TRUNCATE, NULL
--- if nothing was recorded yet. A purged state is an error, not a NULL.
--- The last event is the later of the row's last keyed event and the
--- table's last TRUNCATE up to `at`, each found through its own index.
+-- if nothing was recorded yet. The last event is the later of the row's
+-- last keyed event and the table's last TRUNCATE up to `at`, each found
+-- through its own index. A purged event has no row key left, so it is not
+-- found at all: 010's "purged" error could never be raised and is gone;
+-- docs/sql-reference.md says what that means for old moments.
 CREATE OR REPLACE FUNCTION walaudit.row_as_of(tbl regclass, key jsonb, at timestamptz)
     RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog
@@ -87,10 +89,6 @@ BEGIN
     PERFORM walaudit.log_access('row_as_of', jsonb_build_object('tbl', tbl::text, 'key', key, 'at', at), 1);
     IF latest.seq IS NULL OR latest.operation IN ('DELETE', 'TRUNCATE') THEN
         RETURN NULL;
-    END IF;
-    IF latest.purged_at IS NOT NULL THEN
-        RAISE EXCEPTION 'the state of % % at % was purged by retention (seq %)', tbl, key, at, latest.seq
-            USING ERRCODE = 'no_data_found';
     END IF;
     RETURN latest.new_row;
 END
