@@ -124,7 +124,7 @@ struct ExportCommand: ParsableCommand {
         guard let checkpoint = try store.execute("""
             SELECT seq, encode(head, 'hex'), (extract(epoch FROM checkpoint_time) * 1000000)::bigint, encode(previous, 'hex'),
                    encode(signature, 'hex'), (SELECT chain_id::text FROM walaudit.chain)
-            FROM walaudit.checkpoint_log WHERE seq >= $1 ORDER BY seq LIMIT 1
+            FROM walaudit.checkpoints WHERE seq >= $1 ORDER BY seq LIMIT 1
             """, [last]).rows.first else {
             throw CLIError("no signed checkpoint covers seq \(last) yet: a bundle ends at one. Run the worker with --checkpoint-dir and --signing-key; it signs the head every --checkpoint-every events or --checkpoint-interval seconds. Then export again.")
         }

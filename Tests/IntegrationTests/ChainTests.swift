@@ -81,13 +81,14 @@ import TestSupport
         #expect(result.output.contains("TAMPERED at seq \(sql[3] ?? "?"): \(sql[4] ?? "?")"), "SQL says \(sql)")
     }
 
-    /// A login allowed a single connection still verifies with --jobs 3:
-    /// the seqs are split over the connections the server accepted.
-    @Test func verifyMakesDoWithTheConnectionsItGets() throws {
+    /// An auditor's login (walaudit_reader, no right to write) allowed a
+    /// single connection still verifies with --jobs 3: the seqs are split
+    /// over the connections the server accepted.
+    @Test func anAuditorVerifiesWithTheConnectionsItGets() throws {
         let harness = try capturedStore()
         let db = harness.database
         let role = "one_connection_\(db.name)"  // roles are cluster-wide
-        try db.connection.execute("CREATE ROLE \(role) LOGIN CONNECTION LIMIT 1 IN ROLE walaudit_writer")
+        try db.connection.execute("CREATE ROLE \(role) LOGIN CONNECTION LIMIT 1 IN ROLE walaudit_reader")
         let result = try WalauditBinary.run(["verify", "--jobs", "3", "--source", db.cluster.conninfo(database: db.name, user: role),
                                              "--slot", harness.slot])
         let output = String(decoding: result.stdout, as: UTF8.self) + result.stderr

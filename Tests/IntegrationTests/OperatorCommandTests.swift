@@ -127,9 +127,12 @@ import TestSupport
         try waitForCheckpoint(harness, events: 10_103)
         #expect(worker.stop() == 0)
 
+        // As an auditor: a login in walaudit_reader, which can change nothing.
+        let auditor = "auditor_\(db.name)"
+        try db.connection.execute("CREATE ROLE \(auditor) LOGIN IN ROLE walaudit_reader")
         let bundle = NSTemporaryDirectory() + "/walaudit-bundle-\(UUID().uuidString).jsonl"
-        let exported = try run(["export", "--since", "2000-01-01", "--until", "2100-01-01", "--table", "public.t", "--out", bundle]
-                               + harness.connectionArguments)
+        let exported = try run(["export", "--since", "2000-01-01", "--until", "2100-01-01", "--table", "public.t", "--out", bundle,
+                                "--source", db.cluster.conninfo(database: db.name, user: auditor), "--slot", harness.slot])
         #expect(exported.status == 0, "\(exported.stderr)")
         func verifyBundle(_ path: String) throws -> (status: Int32, stdout: String, stderr: String) {
             try run(["verify", "--bundle", path, "--public-key", key + ".pub"])

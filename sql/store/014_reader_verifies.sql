@@ -1,0 +1,12 @@
+-- walaudit, audit store: auditors can run `walaudit verify`.
+--
+-- The CLI verifier recomputes every hash from the event log itself, which
+-- needs the columns the `walaudit.events` view leaves out (payload salt and
+-- digest, client port, backend pid, position in the transaction, purge
+-- time). Until now only the store's owner and `walaudit_writer` members
+-- could read them, so an auditor's login had to be allowed to insert
+-- events to check them. Reading the log gives a reader nothing the view
+-- does not show about the data: a purged event's salt is gone with its
+-- payload, so its digest cannot be brute-forced. Reads stay unlogged, as
+-- reads of the view are (docs/sql-reference.md).
+GRANT SELECT ON walaudit.event_log TO walaudit_reader, walaudit_admin;
