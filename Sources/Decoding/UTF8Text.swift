@@ -20,12 +20,24 @@ extension String {
     /// Whether two strings have the same UTF-8 bytes. PostgreSQL compares
     /// names and (under deterministic collations) values this way; Swift's
     /// `==` takes canonically equivalent strings ("é" and "e\u{301}") as
-    /// equal. memcmp where the storage is contiguous (native strings are).
+    /// equal.
     public func hasSameBytes(as other: String) -> Bool {
-        guard utf8.count == other.utf8.count else { return false }
+        utf8.count == other.utf8.count && compareBytes(with: other) == 0
+    }
+
+    /// The order of the two strings' UTF-8 bytes (as jsonb orders keys of
+    /// equal length, and memcmp does): negative, zero or positive. memcmp
+    /// where the storage is contiguous (native strings are).
+    public func compareBytes(with other: String) -> Int {
         let fast = utf8.withContiguousStorageIfAvailable { x in
-            other.utf8.withContiguousStorageIfAvailable { y in x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+            other.utf8.withContiguousStorageIfAvailable { y -> Int in
+                let common = min(x.count, y.count)
+                let c = common == 0 ? 0 : Int(memcmp(x.baseAddress!, y.baseAddress!, common))
+                return c != 0 ? c : x.count - y.count
+            }
         }
-        return (fast ?? nil) ?? utf8.elementsEqual(other.utf8)
+        if let result = fast ?? nil { return result }
+        if utf8.elementsEqual(other.utf8) { return 0 }
+        return utf8.lexicographicallyPrecedes(other.utf8) ? -1 : 1
     }
 }

@@ -1,5 +1,4 @@
 import Decoding
-import Glibc
 
 /// The versioned, typed, length-prefixed byte encoding the chain hashes
 /// (docs/chain-format.md). It depends on no server setting: timestamps are
@@ -152,7 +151,7 @@ public struct CanonicalEncoder: Sendable {
             var count = 0
             for (position, index) in order.enumerated() {
                 let member = members[index]
-                if position + 1 < order.count, Self.compareUTF8(member.key, members[order[position + 1]].key) == 0 { continue }
+                if position + 1 < order.count, member.key.hasSameBytes(as: members[order[position + 1]].key) { continue }
                 count += 1
                 length(member.key.utf8.count)
                 buffer.append(member.key)
@@ -168,7 +167,7 @@ public struct CanonicalEncoder: Sendable {
     static func keyOrder(_ members: [JSONValue.Member]) -> [Int] {
         var order = Array(members.indices)
         func precedes(_ a: Int, _ b: Int) -> Bool {
-            let c = compareUTF8(members[a].key, members[b].key)
+            let c = members[a].key.compareBytes(with: members[b].key)
             return c < 0 || (c == 0 && a < b)
         }
         if order.count > 32 { order.sort(by: precedes); return order }
@@ -182,20 +181,6 @@ public struct CanonicalEncoder: Sendable {
             order[j] = item
         }
         return order
-    }
-
-    /// Byte-wise comparison of two strings' UTF-8: negative, zero or positive.
-    static func compareUTF8(_ a: String, _ b: String) -> Int {
-        let fast = a.utf8.withContiguousStorageIfAvailable { x in
-            b.utf8.withContiguousStorageIfAvailable { y -> Int in
-                let common = min(x.count, y.count)
-                let c = common == 0 ? 0 : Int(memcmp(x.baseAddress!, y.baseAddress!, common))
-                return c != 0 ? c : x.count - y.count
-            }
-        }
-        if let result = fast ?? nil { return result }
-        if a.utf8.elementsEqual(b.utf8) { return 0 }
-        return a.utf8.lexicographicallyPrecedes(b.utf8) ? -1 : 1
     }
 
     /// Whether `json` is already numeric's output form: optional minus, an

@@ -120,7 +120,11 @@ import TestSupport
         #expect(try db.connection.execute("SELECT ok, checked FROM walaudit.verify_chain()").rows.first == ["t", "30001"])
         let cli = try WalauditBinary.run(["verify", "--json"] + harness.connectionArguments)
         #expect(String(decoding: cli.stdout, as: UTF8.self) == #"{"ok":true,"checked":30001,"purged":0,"first_bad_seq":null,"problem":null,"gaps":[]}"# + "\n")
+        // Salts are drawn in blocks: across more than a hundred blocks, no
+        // two events share one.
+        #expect(try db.connection.execute("SELECT count(*) - count(DISTINCT payload_salt) FROM walaudit.event_log").scalar == "0")
     }
+
     /// Excluded columns never reach the store; masked ones arrive as a keyed
     /// hash: equal values hash alike, so a change is visible, the value is not.
     @Test func excludedAndMaskedColumns() throws {
@@ -148,6 +152,32 @@ import TestSupport
             SELECT count(DISTINCT new_row->>'email') FROM walaudit.event_log WHERE operation = 'INSERT'
             """).scalar
         #expect(sameEmailSameHash == "1")
+    }
+
+    /// A configuration changed inside a transaction applies from that point
+    /// of it on: the rows written before the new exclusion keep the column,
+    /// those after it lose it.
+    @Test func anExclusionAddedMidTransactionAppliesFromThere() throws {
+        let harness = try WalauditHarness.make()
+        let db = harness.database
+        try db.connection.execute("CREATE TABLE cards (id integer PRIMARY KEY, pan text, holder text)")
+        try harness.expectSuccess(["attach", "cards"])
+        let worker = try harness.startWorker()
+        try db.connection.execute("""
+            BEGIN;
+            INSERT INTO cards VALUES (1, 'before', 'A');
+            SELECT walaudit.attach('cards', exclude_columns => '{pan}');
+            INSERT INTO cards VALUES (2, 'after', 'B');
+            UPDATE cards SET holder = 'C' WHERE id = 1;
+            COMMIT;
+            """)
+        try harness.waitForEvents(atLeast: 5)
+        #expect(worker.stop() == 0, "\(worker.log)")
+        let rows = try db.connection.execute("""
+            SELECT operation, new_row->>'pan', new_row->>'holder' FROM walaudit.event_log
+            WHERE operation IN ('INSERT', 'UPDATE') ORDER BY seq
+            """).rows
+        #expect(rows == [["INSERT", "before", "A"], ["INSERT", nil, "B"], ["UPDATE", nil, "C"]])
     }
     /// PostgreSQL tells tables apart by the bytes of their names; so does the
     /// worker. "café" spelled with a precomposed é and with e + a combining
