@@ -1,15 +1,25 @@
 // swift-tools-version:6.0
-// walaudit: a tamper-evident audit trail for PostgreSQL.
+// walaudit: a tamper-evident audit trail for PostgreSQL (Linux only: Glibc,
+// libpq, OpenSSL libcrypto).
 //
-// Modules depend one way only:
-//   Decoding (pure test_decoding grammar + JSON values)
-//   PostgresClient (libpq)  ->  EmbeddedPostgres (throwaway clusters)
-//   walaudit (CLI) depends on all of them.
+// Modules, each depending only on those above it (arrows point at what a
+// module uses). Pure modules do no I/O and never import libpq:
+//
+//   Decoding        pure   test_decoding grammar, JSON values, PostgreSQL text forms (LSN, timestamps, hex, text[], inet)
+//   Replication     pure   replication protocol messages and the feedback state machine        -> Decoding
+//   Ledger          pure   chain format (field table, canonical encoding), chain, verifiers,
+//                          checkpoints and Ed25519 signing (libcrypto)                          -> Decoding
+//   Capture         pure   committed transactions -> audit events (actors, keys, masking)       -> Decoding, Ledger
+//   PostgresClient  I/O    libpq: queries, COPY, errors, quoting, the replication transport     -> Decoding
+//   Schema          I/O    sql/ embedded at build time, applied in order                         -> PostgresClient
+//   AuditStore      I/O    every statement against walaudit.* (events, position, checkpoints)   -> Capture, Ledger, PostgresClient, Schema
+//   Worker          I/O    the capture loop: session, handoff, batch writer, checkpoint signer   -> Replication, Capture, AuditStore
+//   EmbeddedPostgres I/O   throwaway clusters for tests and the demo                            -> PostgresClient
+//   walaudit        CLI    one command per file                                                 -> all of the above
 import PackageDescription
 
 let package = Package(
     name: "walaudit",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "walaudit", targets: ["walaudit"]),
     ],
@@ -23,15 +33,16 @@ let package = Package(
         .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
         .target(name: "Decoding"),
-        .target(name: "Ledger", dependencies: ["Decoding", "CLibCrypto", "PostgresClient"]),
+        .target(name: "Replication", dependencies: ["Decoding"]),
+        .target(name: "Ledger", dependencies: ["Decoding", "CLibCrypto"]),
+        .target(name: "Capture", dependencies: ["Decoding", "Ledger"]),
+        .target(name: "PostgresClient", dependencies: ["CLibPQ", "Decoding"]),
         .executableTarget(name: "sql-embedder", path: "Sources/SQLEmbedder"),
         .plugin(name: "EmbedSQL", capability: .buildTool(), dependencies: ["sql-embedder"]),
         .target(name: "Schema", dependencies: ["PostgresClient"], plugins: ["EmbedSQL"]),
-        .target(name: "PostgresClient", dependencies: ["CLibPQ"]),
-        .target(name: "Replication", dependencies: ["CLibPQ", "PostgresClient"]),
-        .target(name: "Capture", dependencies: ["Decoding", "Ledger", "PostgresClient"]),
+        .target(name: "AuditStore", dependencies: ["Capture", "Decoding", "Ledger", "PostgresClient", "Schema"]),
         .target(name: "Worker", dependencies: [
-            "Capture", "Decoding", "Ledger", "PostgresClient", "Replication",
+            "AuditStore", "Capture", "Decoding", "Ledger", "PostgresClient", "Replication",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "CProcess"),
@@ -40,21 +51,22 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "walaudit", dependencies: [
-            "Decoding", "PostgresClient", "EmbeddedPostgres", "Schema", "Worker", "Ledger",
+            "AuditStore", "Decoding", "PostgresClient", "EmbeddedPostgres", "Schema", "Worker", "Ledger",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .executableTarget(name: "worker-bench", dependencies: ["EmbeddedPostgres", "PostgresClient"],
+        .executableTarget(name: "worker-bench", dependencies: ["Decoding", "EmbeddedPostgres", "PostgresClient"],
                           path: "bench/WorkerBench"),
         .executableTarget(name: "parser-bench", dependencies: ["Decoding", "EmbeddedPostgres", "PostgresClient"],
                           path: "bench/ParserBench"),
         .target(name: "TestSupport", dependencies: ["EmbeddedPostgres", "PostgresClient"],
                 path: "Tests/TestSupport"),
         .testTarget(name: "DecodingTests", dependencies: ["Decoding"]),
+        .testTarget(name: "ReplicationTests", dependencies: ["Replication", "Decoding"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Decoding"]),
         .testTarget(name: "AssemblyTests", dependencies: ["Capture", "Ledger"]),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "Decoding", "Ledger", "PostgresClient", "EmbeddedPostgres", "TestSupport", "walaudit",
+            "AuditStore", "Decoding", "Ledger", "PostgresClient", "EmbeddedPostgres", "TestSupport", "Worker", "walaudit",
         ]),
     ]
 )

@@ -1,6 +1,5 @@
 import Decoding
 import Ledger
-import PostgresClient
 
 /// Builds audit events from decoded changes: row images as JSON (PRODUCT.md
 /// §2), excluded columns dropped, masked columns replaced by a keyed hash,
@@ -28,7 +27,7 @@ public struct EventBuilder: Sendable {
     /// What every event of one source transaction shares.
     public struct Context {
         public var xid: UInt32?
-        public var commitLSN: UInt64
+        public var commitLSN: LSN
         public var commitTime: PostgresTimestamp
         public var actor: Actor
     }

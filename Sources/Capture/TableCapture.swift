@@ -1,5 +1,4 @@
 import Decoding
-import PostgresClient
 
 /// How one attached table is captured, as `walaudit.capture_tables` said at
 /// that point of the stream.
@@ -40,8 +39,8 @@ public struct TableCapture: Equatable, Sendable {
         guard let relid = text("relid").flatMap(UInt32.init), let schema = text("schema_name"),
               let table = text("table_name") else { return nil }
         self.init(relid: relid, schemaName: schema, tableName: table,
-                  keyColumns: SQLText.parseArray(text("key_columns") ?? "{}"),
-                  excludeColumns: SQLText.parseArray(text("exclude_columns") ?? "{}"),
-                  maskColumns: SQLText.parseArray(text("mask_columns") ?? "{}"))
+                  keyColumns: TextArray.parse(text("key_columns") ?? "{}"),
+                  excludeColumns: TextArray.parse(text("exclude_columns") ?? "{}"),
+                  maskColumns: TextArray.parse(text("mask_columns") ?? "{}"))
     }
 }

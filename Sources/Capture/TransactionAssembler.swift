@@ -1,6 +1,5 @@
 import Decoding
 import Ledger
-import PostgresClient
 
 /// A capture failure with what went wrong.
 public struct CaptureError: Error, CustomStringConvertible, Sendable {
@@ -12,7 +11,7 @@ public struct CaptureError: Error, CustomStringConvertible, Sendable {
 public struct CommittedTransaction {
     public let xid: UInt32?
     /// The end of the commit record: confirmed once the events are stored.
-    public let commitLSN: UInt64
+    public let commitLSN: LSN
     public let commitTime: PostgresTimestamp
     /// Attached tables after this transaction, when it changed them.
     public let tablesAfter: [RelationName: TableCapture]?
@@ -93,14 +92,14 @@ public struct TransactionAssembler {
 
     /// Feeds one record (`raw` is its exact bytes, `lsn` its XLogData start).
     /// Returns the transaction when the record is its COMMIT.
-    public mutating func handle(_ record: DecodedRecord, raw: [UInt8], lsn: UInt64) throws -> CommittedTransaction? {
+    public mutating func handle(_ record: DecodedRecord, raw: [UInt8], lsn: LSN) throws -> CommittedTransaction? {
         switch record {
         case .begin(let beginXid):
             startTransaction(xid: beginXid)
         case .message(let message):
             guard message.transactional, message.prefix == Self.actorPrefix else { return nil }
             guard let (messageXid, actor) = actor(from: message.content) else {
-                warn("ignored a malformed walaudit.actor message at \(LSN.text(lsn)); later changes are recorded with an unknown actor until a valid one")
+                warn("ignored a malformed walaudit.actor message at \(lsn); later changes are recorded with an unknown actor until a valid one")
                 if inTransaction { currentActor = -1 }
                 return nil
             }
@@ -126,8 +125,8 @@ public struct TransactionAssembler {
             }
         case .commit(let commitXid, let time):
             try requireTransaction(lsn)
-            guard commitXid == xid else { throw CaptureError("COMMIT of xid \(commitXid.map(String.init) ?? "?") inside transaction \(xid.map(String.init) ?? "?") at \(LSN.text(lsn))") }
-            guard let time else { throw CaptureError("COMMIT without a timestamp at \(LSN.text(lsn)): the slot must be read with include-timestamp") }
+            guard commitXid == xid else { throw CaptureError("COMMIT of xid \(commitXid.map(String.init) ?? "?") inside transaction \(xid.map(String.init) ?? "?") at \(lsn)") }
+            guard let time else { throw CaptureError("COMMIT without a timestamp at \(lsn): the slot must be read with include-timestamp") }
             let committed = CommittedTransaction(xid: xid, commitLSN: lsn, commitTime: time,
                                                  tablesAfter: tablesChanged ? tables : nil, changes: changes,
                                                  actors: actors, tableSnapshots: tableSnapshots)
@@ -135,7 +134,7 @@ public struct TransactionAssembler {
             changes = ChangeBuffer(memoryLimit: memoryLimit)
             return committed
         case .prepare, .commitPrepared, .rollbackPrepared:
-            throw CaptureError("two-phase decoding output at \(LSN.text(lsn)): the slot must be created without two_phase")
+            throw CaptureError("two-phase decoding output at \(lsn): the slot must be created without two_phase")
         }
         return nil
     }
@@ -156,8 +155,8 @@ public struct TransactionAssembler {
         pendingActors.removeAll()
     }
 
-    private func requireTransaction(_ lsn: UInt64) throws {
-        guard inTransaction else { throw CaptureError("a change outside BEGIN/COMMIT at \(LSN.text(lsn))") }
+    private func requireTransaction(_ lsn: LSN) throws {
+        guard inTransaction else { throw CaptureError("a change outside BEGIN/COMMIT at \(lsn)") }
     }
 
     /// Whether changes of `relation` can matter to the trail: an attached
@@ -253,7 +252,7 @@ public struct TransactionAssembler {
         // The store's columns are inet and integer: what they would refuse
         // is not an actor (a forged message must not stop the worker).
         let clientAddr = string("client_addr"), clientPort = integer("client_port"), pid = integer("pid")
-        guard clientAddr.map({ BinaryCopyWriter.inetAddress($0) != nil }) ?? true,
+        guard clientAddr.map({ InetAddress($0) != nil }) ?? true,
               clientPort.map({ Int32(exactly: $0) != nil }) ?? true, pid.map({ Int32(exactly: $0) != nil }) ?? true else { return nil }
         var context = json["app_context"]
         if context == .object([]) || context == .null { context = nil }

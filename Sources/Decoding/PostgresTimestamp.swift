@@ -1,3 +1,7 @@
+/// Microseconds between 1970-01-01 and 2000-01-01, PostgreSQL's epoch (its
+/// binary timestamps and the replication protocol count from the latter).
+public let postgresEpochOffsetMicroseconds: Int64 = 946_684_800_000_000
+
 /// An instant with PostgreSQL's resolution: microseconds since 1970-01-01 UTC.
 ///
 /// Commit times in the stream are `timestamptz` text in the session's time

@@ -47,7 +47,7 @@ public struct AuditEvent: Equatable, Sendable {
     public var actor: Actor
     public var xid: Int64?
     /// Commit LSN of the source transaction.
-    public var lsn: UInt64?
+    public var lsn: LSN?
     /// Position of the event within its source transaction.
     public var lsnPosition: Int64?
     // The payload: what retention may purge.
@@ -56,7 +56,7 @@ public struct AuditEvent: Equatable, Sendable {
     public var newRow: JSONValue?
 
     public init(eventTime: PostgresTimestamp, operation: Operation, schemaName: String? = nil, tableName: String? = nil,
-                changedColumns: [String]? = nil, actor: Actor = .unknown, xid: Int64? = nil, lsn: UInt64? = nil,
+                changedColumns: [String]? = nil, actor: Actor = .unknown, xid: Int64? = nil, lsn: LSN? = nil,
                 lsnPosition: Int64? = nil, rowKey: JSONValue? = nil, oldRow: JSONValue? = nil, newRow: JSONValue? = nil) {
         self.eventTime = eventTime
         self.operation = operation

@@ -1,5 +1,4 @@
 import Decoding
-import PostgresClient
 
 /// Checks an export bundle (`walaudit export`, jsonl) with no database: the
 /// records link from the first to the last, each hash and (unless purged or
@@ -81,7 +80,7 @@ public struct BundleVerifier {
             actor: Actor(dbUser: text("db_user"), roleName: text("role_name"), appUser: text("app_user"), appContext: json("app_context"),
                          applicationName: text("application_name"), clientAddr: text("client_addr"),
                          clientPort: Self.int(record["client_port"]), backendPID: Self.int(record["backend_pid"])),
-            xid: Self.int(record["xid"]), lsn: text("lsn").flatMap(LSN.parse), lsnPosition: Self.int(record["lsn_position"]),
+            xid: Self.int(record["xid"]), lsn: text("lsn").flatMap(LSN.init), lsnPosition: Self.int(record["lsn_position"]),
             rowKey: json("row_key"), oldRow: json("old_row"), newRow: json("new_row"))
         let purged = record["purged"] == .bool(true)
         if full && purged { report.purged += 1 }

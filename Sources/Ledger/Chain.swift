@@ -118,7 +118,7 @@ public struct Chain: Sendable {
         e.integer(event.actor.clientPort)
         e.integer(event.actor.backendPID)
         e.integer(event.xid)
-        e.integer(event.lsn.map { Int64(bitPattern: $0) })
+        e.integer(event.lsn.map { Int64(bitPattern: $0.rawValue) })
         e.integer(event.lsnPosition)
         e.data(payloadDigest)
     }

@@ -1,6 +1,5 @@
 import Decoding
 import Foundation
-import PostgresClient
 
 /// A signed statement "chain `chainID` had `seq` events ending in `head` at
 /// `time`", linked to the previous checkpoint. Kept outside the database

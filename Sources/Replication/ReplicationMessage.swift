@@ -1,3 +1,5 @@
+import Decoding
+
 /// The messages of the streaming replication protocol that walaudit reads
 /// and writes inside CopyBoth data (PostgreSQL docs, "Streaming Replication
 /// Protocol"). Integers are big-endian; times are microseconds since
@@ -5,9 +7,9 @@
 public enum ReplicationMessage: Equatable, Sendable {
     /// `w`: a piece of decoded output; `start` is the LSN the plugin tied it
     /// to (for COMMIT: the end of the commit record).
-    case xLogData(start: UInt64, walEnd: UInt64, sendTime: Int64, data: [UInt8])
+    case xLogData(start: LSN, walEnd: LSN, sendTime: Int64, data: [UInt8])
     /// `k`: the server's keepalive; answer at once when `replyRequested`.
-    case keepalive(walEnd: UInt64, sendTime: Int64, replyRequested: Bool)
+    case keepalive(walEnd: LSN, sendTime: Int64, replyRequested: Bool)
 
     /// Decodes one CopyData payload.
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(ReplicationProtocolError) -> ReplicationMessage {
@@ -15,11 +17,11 @@ public enum ReplicationMessage: Equatable, Sendable {
         switch kind {
         case UInt8(ascii: "w"):
             guard bytes.count >= 25 else { throw ReplicationProtocolError("XLogData message of \(bytes.count) bytes is too short") }
-            return .xLogData(start: bytes.bigEndianUInt64(at: 1), walEnd: bytes.bigEndianUInt64(at: 9),
+            return .xLogData(start: LSN(bytes.bigEndianUInt64(at: 1)), walEnd: LSN(bytes.bigEndianUInt64(at: 9)),
                              sendTime: Int64(bitPattern: bytes.bigEndianUInt64(at: 17)), data: Array(bytes[25...]))
         case UInt8(ascii: "k"):
             guard bytes.count == 18 else { throw ReplicationProtocolError("keepalive message of \(bytes.count) bytes, expected 18") }
-            return .keepalive(walEnd: bytes.bigEndianUInt64(at: 1), sendTime: Int64(bitPattern: bytes.bigEndianUInt64(at: 9)),
+            return .keepalive(walEnd: LSN(bytes.bigEndianUInt64(at: 1)), sendTime: Int64(bitPattern: bytes.bigEndianUInt64(at: 9)),
                               replyRequested: bytes[17] != 0)
         default:
             throw ReplicationProtocolError("unknown replication message type \(kind)")
@@ -29,13 +31,13 @@ public enum ReplicationMessage: Equatable, Sendable {
 
 /// `r`: the standby status update that tells the server what is safe.
 public struct StandbyStatusUpdate: Equatable, Sendable {
-    public var written: UInt64
-    public var flushed: UInt64
-    public var applied: UInt64
+    public var written: LSN
+    public var flushed: LSN
+    public var applied: LSN
     public var clientTime: Int64
     public var replyRequested: Bool
 
-    public init(confirmed lsn: UInt64, clientTime: Int64, replyRequested: Bool = false) {
+    public init(confirmed lsn: LSN, clientTime: Int64, replyRequested: Bool = false) {
         written = lsn
         flushed = lsn
         applied = lsn
@@ -45,7 +47,7 @@ public struct StandbyStatusUpdate: Equatable, Sendable {
 
     public var encoded: [UInt8] {
         var out: [UInt8] = [UInt8(ascii: "r")]
-        for value in [written, flushed, applied, UInt64(bitPattern: clientTime)] {
+        for value in [written.rawValue, flushed.rawValue, applied.rawValue, UInt64(bitPattern: clientTime)] {
             for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(value >> UInt64(shift) & 0xFF)) }
         }
         out.append(replyRequested ? 1 : 0)

@@ -1,6 +1,7 @@
 import Capture
 import Decoding
 import Foundation
+import AuditStore
 import Ledger
 import Logging
 import PostgresClient
@@ -101,7 +102,7 @@ public final class CaptureWorker: Sendable {
         try source.startReplication(slot: configuration.slot, from: state.lastLSN,
                                     options: [("include-xids", "1"), ("include-timestamp", "1"), ("skip-empty-xacts", "1")])
         connected()
-        logger.info("capturing", metadata: ["slot": "\(configuration.slot)", "from_lsn": "\(LSN.text(state.lastLSN))",
+        logger.info("capturing", metadata: ["slot": "\(configuration.slot)", "from_lsn": "\(state.lastLSN)",
                                             "attached_tables": "\(state.tables.count)"])
 
         var session = try Session(worker: self, source: source, store: store, systemID: identity.systemID, state: state,
@@ -130,7 +131,7 @@ public final class CaptureWorker: Sendable {
     /// walsender still attached to the slot belongs to a worker that died
     /// (the server notices a vanished client only at wal_sender_timeout), so
     /// it is ended. Returns the connection that holds the lock.
-    private func claimSlot(recordingLossIn store: EventStore, lastLSN: UInt64) throws -> Connection {
+    private func claimSlot(recordingLossIn store: EventStore, lastLSN: LSN) throws -> Connection {
         let slot = configuration.slot
         let control = try Connection(configuration.source, overrides: [("application_name", "walaudit-worker")])
         guard try control.execute("SELECT pg_try_advisory_lock(hashtext($1))", ["walaudit.slot." + slot]).scalar == "t" else {
@@ -162,22 +163,22 @@ public final class CaptureWorker: Sendable {
     /// max_slot_wal_keep_size allows): changes after `lastLSN` are gone.
     /// That is a fact for the chain: a GAP event is written once, and the
     /// worker stops loudly instead of pretending nothing happened.
-    private func recordSlotLoss(in store: EventStore, lastLSN: UInt64) throws -> Never {
+    private func recordSlotLoss(in store: EventStore, lastLSN: LSN) throws -> Never {
         let slot = configuration.slot
         let connection = store.connection
-        let detail = "changes committed after \(LSN.text(lastLSN)) until the slot was recreated are not in the trail"
+        let detail = "changes committed after \(lastLSN) until the slot was recreated are not in the trail"
         try connection.execute("BEGIN")
         do {
             var chain = try store.lockChain()
             let last = try connection.execute("""
                 SELECT 1 FROM walaudit.event_log WHERE seq = $1 AND operation = 'GAP'
                   AND new_row->>'reason' = 'slot invalidated' AND new_row->>'slot' = $2 AND new_row->>'last_stored_lsn' = $3
-                """, [String(chain.seq), slot, LSN.text(lastLSN)])
+                """, [String(chain.seq), slot, lastLSN.description])
             if last.rows.isEmpty {
                 let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
                 let event = AuditEvent(eventTime: PostgresTimestamp(microsecondsSinceEpoch: now), operation: .gap,
                                        newRow: .object([.init("reason", .string("slot invalidated")), .init("slot", .string(slot)),
-                                                        .init("last_stored_lsn", .string(LSN.text(lastLSN))),
+                                                        .init("last_stored_lsn", .string(lastLSN.description)),
                                                         .init("detail", .string(detail))]))
                 try store.write(chain.append(event))
                 try store.finishCopy()
@@ -219,7 +220,7 @@ public final class CaptureWorker: Sendable {
 
 /// What the store says about where capture stands.
 struct StoredState {
-    var lastLSN: UInt64
+    var lastLSN: LSN
     var sourceSystemID: String?
     var tables: [RelationName: TableCapture]
     var maskKey: [UInt8]
@@ -231,13 +232,13 @@ struct StoredState {
             FROM walaudit.capture_config WHERE slot = $1
             """, [slot]).rows.map { row in
             TableCapture(relid: UInt32(row[0]!)!, schemaName: row[1]!, tableName: row[2]!,
-                         keyColumns: SQLText.parseArray(row[3]!), excludeColumns: SQLText.parseArray(row[4]!),
-                         maskColumns: SQLText.parseArray(row[5]!))
+                         keyColumns: TextArray.parse(row[3]!), excludeColumns: TextArray.parse(row[4]!),
+                         maskColumns: TextArray.parse(row[5]!))
         }
         guard let keyHex = try target.execute("SELECT encode(value, 'hex') FROM walaudit.store_secrets WHERE name = 'mask_key'").scalar else {
             throw FatalWorkerError(description: "the audit store has no mask key: run `walaudit setup`")
         }
-        return StoredState(lastLSN: row.flatMap { $0[0] }.flatMap(LSN.parse) ?? 0, sourceSystemID: row?[1] ?? nil,
+        return StoredState(lastLSN: row.flatMap { $0[0] }.flatMap(LSN.init) ?? .zero, sourceSystemID: row?[1] ?? nil,
                            tables: Dictionary(uniqueKeysWithValues: tables.map { ($0.relation, $0) }),
                            maskKey: Hex.decode(keyHex) ?? [])
     }

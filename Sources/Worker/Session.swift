@@ -1,6 +1,7 @@
 import Capture
 import Decoding
 import Foundation
+import AuditStore
 import Ledger
 import PostgresClient
 import Replication
@@ -14,7 +15,7 @@ struct Session {
     let writer: StoreWriter
     var assembler: TransactionAssembler
     var lastFeedback = 0.0
-    var lastConfirmed: UInt64 = 0
+    var lastConfirmed: LSN = .zero
 
     init(worker: CaptureWorker, source: ReplicationConnection, store: EventStore, systemID: String,
          state: StoredState, chain: Chain) throws {
@@ -35,13 +36,13 @@ struct Session {
                 // Store what was handed over; an unfinished transaction stays in the slot.
                 try writer.finish()
                 try sendFeedback()
-                worker.logger.info("stopped", metadata: ["confirmed_lsn": "\(LSN.text(lastConfirmed))"])
+                worker.logger.info("stopped", metadata: ["confirmed_lsn": "\(lastConfirmed)"])
                 return
             }
             let confirmable = writer.confirmable
             // Poll briefly while the writer has news to confirm soon.
             let wait = confirmable != lastConfirmed ? 0 : 0.1
-            switch try source.next(timeout: wait) {
+            switch try source.next(timeout: wait, { try ReplicationMessage.decode($0) }) {
             case .xLogData(let start, _, _, let data)?:
                 try receive(data, at: start)
             case .keepalive(let walEnd, _, let replyRequested)?:
@@ -61,7 +62,7 @@ struct Session {
     }
 
     /// One XLogData payload: parse, assemble, and hand over a committed transaction.
-    private mutating func receive(_ data: [UInt8], at lsn: UInt64) throws {
+    private mutating func receive(_ data: [UInt8], at lsn: LSN) throws {
         // Records of tables nobody audits (the store's own, when it shares
         // the database) are passed over after their first words.
         let record: DecodedRecord
@@ -69,8 +70,8 @@ struct Session {
             guard let parsed = try TestDecoding.parseRecord(data, skipping: { !self.assembler.captures($0) }) else { return }
             record = parsed
         } catch {
-            throw FatalWorkerError(description: "malformed test_decoding output at LSN \(LSN.text(lsn)): \(error). "
-                + "Nothing after \(LSN.text(writer.confirmable)) was confirmed, so the slot still holds it")
+            throw FatalWorkerError(description: "malformed test_decoding output at LSN \(lsn): \(error). "
+                + "Nothing after \(writer.confirmable) was confirmed, so the slot still holds it")
         }
         guard let transaction = try assembler.handle(record, raw: data, lsn: lsn) else { return }
         try writer.submit(transaction)
@@ -79,7 +80,7 @@ struct Session {
     private mutating func sendFeedback() throws {
         let confirmed = writer.confirmable
         let micros = Int64(Date().timeIntervalSince1970 * 1_000_000) - postgresEpochOffsetMicroseconds
-        try source.send(StandbyStatusUpdate(confirmed: confirmed, clientTime: micros))
+        try source.send(StandbyStatusUpdate(confirmed: confirmed, clientTime: micros).encoded)
         lastConfirmed = confirmed
         lastFeedback = monotonicSeconds()
     }

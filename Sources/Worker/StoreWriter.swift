@@ -1,6 +1,7 @@
 import Capture
 import Decoding
 import Foundation
+import AuditStore
 import Ledger
 import PostgresClient
 import Replication
@@ -21,7 +22,7 @@ final class StoreWriter: @unchecked Sendable {  // all shared state is guarded b
     private var working = false
     private var finishing = false
     private var failure: (any Error)?
-    private var durable: UInt64
+    private var durable: LSN
     private var thread: Thread?
 
     // Owned by the writer thread alone.
@@ -45,7 +46,7 @@ final class StoreWriter: @unchecked Sendable {  // all shared state is guarded b
     struct Batch {
         var started: Double
         var events = 0
-        var lastLSN: UInt64 = 0
+        var lastLSN: LSN = .zero
         var lastCommitTime: PostgresTimestamp?
         /// The chain before the batch, restored if it fails.
         var chainBefore: Chain
@@ -88,7 +89,7 @@ final class StoreWriter: @unchecked Sendable {  // all shared state is guarded b
     }
 
     /// Everything up to here is stored, or needed no storing.
-    var confirmable: UInt64 {
+    var confirmable: LSN {
         condition.lock()
         defer { condition.unlock() }
         return durable
@@ -97,7 +98,7 @@ final class StoreWriter: @unchecked Sendable {  // all shared state is guarded b
     /// The server says it sent everything up to `lsn`; if nothing is
     /// pending here either, all of it is settled and may be confirmed.
     /// Never after a failure: work taken off the queue may have died unstored.
-    func settleIfIdle(upTo lsn: UInt64) {
+    func settleIfIdle(upTo lsn: LSN) {
         condition.lock()
         defer { condition.unlock() }
         if queue.isEmpty && !working && failure == nil && thread != nil { durable = max(durable, lsn) }
@@ -237,8 +238,8 @@ final class StoreWriter: @unchecked Sendable {  // all shared state is guarded b
             try store.connection.execute("""
                 INSERT INTO walaudit.capture_config (slot, relid, schema_name, table_name, key_columns, exclude_columns, mask_columns)
                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                """, [slot, String(table.relid), table.schemaName, table.tableName, SQLText.array(table.keyColumns),
-                      SQLText.array(table.excludeColumns.sorted()), SQLText.array(table.maskColumns.sorted())])
+                """, [slot, String(table.relid), table.schemaName, table.tableName, TextArray.literal(table.keyColumns),
+                      TextArray.literal(table.excludeColumns.sorted()), TextArray.literal(table.maskColumns.sorted())])
         }
     }
 
@@ -251,7 +252,7 @@ final class StoreWriter: @unchecked Sendable {  // all shared state is guarded b
             VALUES ($1, $2, $3::pg_lsn, $4, clock_timestamp())
             ON CONFLICT (slot) DO UPDATE SET last_lsn = EXCLUDED.last_lsn, last_commit_time = EXCLUDED.last_commit_time,
                 source_system_id = EXCLUDED.source_system_id, updated_at = EXCLUDED.updated_at
-            """, [worker.configuration.slot, systemID, LSN.text(open.lastLSN), open.lastCommitTime?.iso8601])
+            """, [worker.configuration.slot, systemID, open.lastLSN.description, open.lastCommitTime?.iso8601])
         try store.connection.execute("COMMIT")
         batch = nil
         lastCommitAt = monotonicSeconds()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Decoding
 import Foundation
 import PostgresClient
 
@@ -23,8 +24,8 @@ struct AttachCommand: ParsableCommand {
 
     func run() throws {
         let source = try connection.connectSource()
-        let excluded = SQLText.array(exclude.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
-        let masked = SQLText.array(mask.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        let excluded = TextArray.literal(exclude.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        let masked = TextArray.literal(mask.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
         for table in tables {
             do {
                 try source.execute("SELECT walaudit.attach($1::regclass, $2::text[], $3::text[])", [table, excluded, masked])

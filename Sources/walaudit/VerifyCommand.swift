@@ -1,4 +1,5 @@
 import ArgumentParser
+import AuditStore
 import Decoding
 import Foundation
 import Ledger

@@ -18,7 +18,7 @@ import Testing
                           appContext: .object([.init("request_id", .string("r-17"))]), applicationName: "shop-web",
                           clientAddr: "127.0.0.1", clientPort: 51234, backendPID: 4242)
         let insert = AuditEvent(eventTime: time, operation: .insert, schemaName: "public", tableName: "orders",
-                                changedColumns: ["id", "customer", "amount"], actor: alice, xid: 731, lsn: 0x0000_0001_016B_3748,
+                                changedColumns: ["id", "customer", "amount"], actor: alice, xid: 731, lsn: LSN(0x0000_0001_016B_3748),
                                 lsnPosition: 1, rowKey: .object([.init("id", .number("1"))]),
                                 newRow: .object([.init("id", .number("1")), .init("customer", .string("ACME")),
                                                  .init("amount", .number("120.00"))]))
@@ -255,7 +255,7 @@ func eventJSON(_ e: AuditEvent, purged: Bool) -> [String: Any] {
         "app_user": opt(e.actor.appUser), "app_context": wrap(e.actor.appContext),
         "application_name": opt(e.actor.applicationName), "client_addr": opt(e.actor.clientAddr),
         "client_port": opt(e.actor.clientPort), "backend_pid": opt(e.actor.backendPID), "xid": opt(e.xid),
-        "lsn": opt(e.lsn.map { Int64(bitPattern: $0) }), "lsn_position": opt(e.lsnPosition),
+        "lsn": opt(e.lsn.map { Int64(bitPattern: $0.rawValue) }), "lsn_position": opt(e.lsnPosition),
         "row_key": purged ? NSNull() : wrap(e.rowKey), "old_row": purged ? NSNull() : wrap(e.oldRow),
         "new_row": purged ? NSNull() : wrap(e.newRow),
     ]

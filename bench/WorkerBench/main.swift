@@ -23,6 +23,7 @@
 //
 //   swift build -c release && .build/release/worker-bench [--rows N] [--sql-verify-events N] [--transactions N] [--seconds N] [--rate TPS]
 //       [--run-seconds N] [--rounds N] [--clients N,N] [--only memory|ingest|overhead|lag]
+import Decoding
 import EmbeddedPostgres
 import Foundation
 import PostgresClient
@@ -277,7 +278,7 @@ if only == nil || only == "ingest" {
         print(line)
         // The slots go, so the next round's WAL is not held for them.
         try connection.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ANY($1::text[])",
-                               [SQLText.array(copySlots + placementConnections.map { $0[3] })])
+                               [TextArray.literal(copySlots + placementConnections.map { $0[3] })])
     }
     print(String(format: "  ingest, pg_recvlogical to /dev/null: median %.0f changes/s (%.0f-%.0f over %d runs)",
                  median(decodeRates), decodeRates.min()!, decodeRates.max()!, decodeRates.count))

@@ -1,22 +1,22 @@
 import CLibPQ
+import Decoding
 import Foundation
-import PostgresClient
 
-/// A `replication=database` connection streaming a logical slot.
+/// A `replication=database` connection streaming a logical slot: the
+/// transport only. It moves CopyData payloads; what they mean is the
+/// `Replication` module's business.
 ///
 /// Reads are non-blocking (`PQconsumeInput` + `PQgetCopyData` async, waiting
 /// in `poll`), so the caller's loop decides when to answer keepalives and
 /// never sits inside libpq while feedback is due.
 public final class ReplicationConnection {
     private let handle: OpaquePointer
-    /// When the last message was handed out (monotonic seconds).
-    private var lastMessageAt = 0.0
 
     /// What IDENTIFY_SYSTEM says about the server.
     public struct SystemIdentity: Sendable {
         public var systemID: String
         public var timeline: Int
-        public var walPosition: UInt64
+        public var walPosition: LSN
         public var database: String?
     }
 
@@ -36,7 +36,7 @@ public final class ReplicationConnection {
     public func identifySystem() throws(PostgresError) -> SystemIdentity {
         let rows = try command("IDENTIFY_SYSTEM")
         guard let row = rows.first, row.count >= 4, let timeline = Int(row[1] ?? ""),
-              let position = row[2].flatMap(LSN.parse) else {
+              let position = row[2].flatMap(LSN.init) else {
             throw PostgresError(message: "unexpected IDENTIFY_SYSTEM reply")
         }
         return SystemIdentity(systemID: row[0] ?? "", timeline: timeline, walPosition: position, database: row[3])
@@ -56,24 +56,30 @@ public final class ReplicationConnection {
 
     /// Starts streaming `slot` from `lsn` (the server starts no earlier than
     /// the slot's confirmed position) with the given plugin options.
-    public func startReplication(slot: String, from lsn: UInt64, options: [(String, String)]) throws(PostgresError) {
+    public func startReplication(slot: String, from lsn: LSN, options: [(String, String)]) throws(PostgresError) {
         let optionList = options.map { "\(SQLText.identifier($0.0)) \(SQLText.literal($0.1))" }.joined(separator: ", ")
-        let sql = "START_REPLICATION SLOT \(SQLText.identifier(slot)) LOGICAL \(LSN.text(lsn)) (\(optionList))"
+        let sql = "START_REPLICATION SLOT \(SQLText.identifier(slot)) LOGICAL \(lsn) (\(optionList))"
         guard let result = PQexec(handle, sql) else { throw PostgresError(message: Connection.clientMessage(handle)) }
         defer { PQclear(result) }
         guard PQresultStatus(result) == PGRES_COPY_BOTH else { throw Connection.error(from: result, connection: handle) }
     }
 
-    /// The next message, or nil if none arrived within `timeout` seconds.
-    public func next(timeout: Double) throws -> ReplicationMessage? {
+    /// Hands the next CopyData payload to `body` (valid only during the
+    /// call), or returns nil if none arrived within `timeout` seconds.
+    /// With nothing buffered, it first lets `gather` seconds of stream
+    /// arrive (the caller's choice while the stream flows: reading one
+    /// record per wake-up makes the reader and the walsender wake each
+    /// other for every record).
+    /// A readable `wake` descriptor (another thread's signal) also ends the wait.
+    public func next<T>(timeout: Double, gather: Double = 0, wake: Int32? = nil,
+                        _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T? {
         var deadline: Double?
         while true {
             var buffer: UnsafeMutablePointer<CChar>?
             let length = PQgetCopyData(handle, &buffer, 1)
             if length > 0, let buffer {
                 defer { PQfreemem(buffer) }
-                lastMessageAt = monotonicSeconds()
-                return try ReplicationMessage.decode(UnsafeRawBufferPointer(start: buffer, count: Int(length)))
+                return try body(UnsafeRawBufferPointer(start: buffer, count: Int(length)))
             }
             if length == -1 {
                 // The server ended the stream; collect its reason.
@@ -85,30 +91,26 @@ public final class ReplicationConnection {
                 throw failure
             }
             if length == -2 { throw PostgresError(message: "replication stream failed: \(Connection.clientMessage(handle))") }
-            // Nothing buffered: wait for the socket. While the stream flows
-            // (the last message is under a millisecond old), first let
-            // 0.2 ms of it arrive: read one record at a time, the worker
-            // and the walsender woke each other per record. Not when the
-            // caller only looks (timeout 0) or has less time than that.
-            if deadline == nil && timeout >= 0.0002 && monotonicSeconds() - lastMessageAt < 0.001 { usleep(200) }
+            // Nothing buffered: wait for the socket.
+            if deadline == nil && gather > 0 && timeout >= gather { usleep(useconds_t(gather * 1_000_000)) }
             let now = monotonicSeconds()
             let end = deadline ?? (now + timeout)
             deadline = end
             let remaining = end - now
             if remaining <= 0 { return nil }
-            var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
-            let ready = poll(&descriptor, 1, Int32(min(remaining * 1000, 1_000_000)))
+            var descriptors = [pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0),
+                               pollfd(fd: wake ?? -1, events: Int16(POLLIN), revents: 0)]  // poll skips a negative fd
+            let ready = poll(&descriptors, 2, Int32(min(remaining * 1000, 1_000_000)))
             if ready < 0 && errno != EINTR { throw PostgresError(message: "poll() failed: \(String(cString: strerror(errno)))") }
-            if ready == 0 { return nil }
+            if ready == 0 || descriptors[0].revents == 0 { return nil }
             guard PQconsumeInput(handle) == 1 else {
                 throw PostgresError(message: "replication connection lost: \(Connection.clientMessage(handle))")
             }
         }
     }
 
-    /// Sends a standby status update and flushes it to the socket.
-    public func send(_ update: StandbyStatusUpdate) throws(PostgresError) {
-        let bytes = update.encoded
+    /// Sends one CopyData payload (a standby status update) and flushes it to the socket.
+    public func send(_ bytes: [UInt8]) throws(PostgresError) {
         let queued = bytes.withUnsafeBytes { PQputCopyData(handle, $0.baseAddress?.assumingMemoryBound(to: CChar.self), Int32($0.count)) }
         guard queued == 1, PQflush(handle) == 0 else {
             throw PostgresError(message: "could not send feedback: \(Connection.clientMessage(handle))")

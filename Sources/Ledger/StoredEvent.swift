@@ -1,36 +1,4 @@
 import Decoding
-import PostgresClient
-
-/// Reads stored events in seq order with one binary `COPY … TO STDOUT`
-/// inside a REPEATABLE READ transaction (a consistent snapshot while the
-/// worker keeps appending). Each event is handed over as its columns'
-/// bytes, so the verifier re-encodes what is stored without parsing it into
-/// an `AuditEvent` first.
-public struct EventReader {
-    public let connection: Connection
-
-    public init(connection: Connection) {
-        self.connection = connection
-    }
-
-    /// Calls `body` for every event with `fromSeq <= seq <= toSeq`, in
-    /// order, until it returns false. The event is valid during the call only.
-    /// `inOpenTransaction`: read in the connection's current transaction
-    /// (e.g. one that adopted another's snapshot) instead of a new one.
-    public func forEach(fromSeq: Int64? = nil, toSeq: Int64? = nil, inOpenTransaction: Bool = false,
-                        _ body: (StoredEvent) throws -> Bool) throws {
-        if !inOpenTransaction { try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") }
-        defer { if !inOpenTransaction { _ = try? connection.execute("ROLLBACK") } }
-        var reader = BinaryCopyReader()
-        try connection.copyOut("""
-            COPY (SELECT \(StoredEvent.selectList) FROM walaudit.event_log
-                  WHERE seq >= \(fromSeq ?? 1) AND seq <= \(toSeq ?? Int64.max) ORDER BY seq) TO STDOUT (FORMAT binary)
-            """) { message in
-            guard try reader.read(message) else { return true }
-            return try body(try StoredEvent(message: message, fields: reader.fields))
-        }
-    }
-}
 
 /// One stored event as the binary values of its columns.
 public struct StoredEvent {
@@ -56,7 +24,7 @@ public struct StoredEvent {
     // The kinds alone: iterating the tuples retains and releases their strings.
     static let hashKinds = hashFields.map(\.kind)
     static let payloadKinds = payloadFields.map(\.kind)
-    static let selectList = (hashFields + payloadFields).map(\.column).joined(separator: ", ")
+    public static let selectList = (hashFields + payloadFields).map(\.column).joined(separator: ", ")
         + ", payload_salt, prev_hash, hash, purged_at IS NOT NULL"
 
     private let message: UnsafeRawBufferPointer
@@ -65,7 +33,7 @@ public struct StoredEvent {
     /// True when retention purged the payload (its digest stays).
     public let purged: Bool
 
-    init(message: UnsafeRawBufferPointer, fields: [Range<Int>?]) throws(BinaryCopyError) {
+    public init(message: UnsafeRawBufferPointer, fields: [Range<Int>?]) throws(BinaryCopyError) {
         guard fields.count == Self.saltColumn + 4, let seq = fields[0], seq.count == 8,
               let purged = fields[Self.saltColumn + 3], purged.count == 1, fields[Self.saltColumn + 2] != nil else {
             throw BinaryCopyError("unexpected columns in walaudit.event_log")
@@ -109,7 +77,7 @@ public struct StoredEvent {
             e.integer(value.count == 4 ? Int64(BinaryCopyReader.int32(value, at: 0)) : BinaryCopyReader.int64(value, at: 0))
         case .timestamp:
             // microseconds since 2000-01-01 UTC → since 1970
-            e.timestamp(PostgresTimestamp(microsecondsSinceEpoch: BinaryCopyReader.int64(value, at: 0) &+ 946_684_800_000_000))
+            e.timestamp(PostgresTimestamp(microsecondsSinceEpoch: BinaryCopyReader.int64(value, at: 0) &+ postgresEpochOffsetMicroseconds))
         case .text:
             e.text(bytes: value)
         case .bytes:

@@ -1,8 +1,5 @@
 import Glibc
 
-/// Microseconds between 1970-01-01 and 2000-01-01, PostgreSQL's epoch (its
-/// binary timestamps and the replication protocol count from the latter).
-public let postgresEpochOffsetMicroseconds: Int64 = 946_684_800_000_000
 
 /// Builds the rows of `COPY … FROM STDIN (FORMAT binary)` (PostgreSQL docs,
 /// "Binary Format" of COPY; each type's binary form is its `*_send`): the
@@ -50,7 +47,7 @@ public struct BinaryCopyWriter {
     }
 
     /// pg_lsn: the 64-bit position.
-    public mutating func lsn(_ value: UInt64?) { int8(value.map { Int64(bitPattern: $0) }) }
+    public mutating func lsn(_ value: LSN?) { int8(value.map { Int64(bitPattern: $0.rawValue) }) }
 
     public mutating func text(_ value: String?) {
         guard var value else { return null() }
@@ -97,37 +94,11 @@ public struct BinaryCopyWriter {
     /// `/bits`); false if it is not one (nothing is written then).
     public mutating func inet(_ value: String?) -> Bool {
         guard let value else { null(); return true }
-        guard let address = Self.inetAddress(value) else { return false }
+        guard let address = InetAddress(value) else { return false }
         int32(Int32(4 + address.bytes.count))
         out += [address.family, address.bits, 0, UInt8(address.bytes.count)]
         out += address.bytes
         return true
-    }
-
-    /// The parts of an inet's binary form: PostgreSQL's family code (2 IPv4,
-    /// 3 IPv6), mask bits, address bytes; nil if `text` is not an address.
-    /// Only what inet_pton reads whole and a mask in plain digits: a form
-    /// PostgreSQL would store differently (or refuse) is refused here too.
-    public static func inetAddress(_ text: String) -> (family: UInt8, bits: UInt8, bytes: [UInt8])? {
-        guard !text.utf8.contains(0) else { return nil }  // the C string would end early
-        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-        let host = String(parts[0])
-        var bytes = [UInt8](repeating: 0, count: 16)
-        let family: UInt8
-        let size: Int
-        if inet_pton(AF_INET, host, &bytes) == 1 {
-            (family, size) = (2, 4)
-        } else if inet_pton(AF_INET6, host, &bytes) == 1 {
-            (family, size) = (3, 16)
-        } else {
-            return nil
-        }
-        var bits = size * 8
-        if parts.count == 2 {
-            guard let mask = Int(parts[1]), String(mask) == parts[1], (0...size * 8).contains(mask) else { return nil }
-            bits = mask
-        }
-        return (family, UInt8(bits), Array(bytes.prefix(size)))
     }
 
     private mutating func int16(_ value: Int16) { withUnsafeBytes(of: value.bigEndian) { out += $0 } }

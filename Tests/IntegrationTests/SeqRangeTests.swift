@@ -1,4 +1,4 @@
-@testable import Ledger
+@testable import AuditStore
 import Testing
 
 /// `walaudit verify --jobs N` splits the stored seqs into ranges; the bounds
