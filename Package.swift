@@ -66,7 +66,8 @@ let package = Package(
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Decoding"]),
         .testTarget(name: "AssemblyTests", dependencies: ["Capture", "Ledger"]),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "AuditStore", "Decoding", "Ledger", "PostgresClient", "EmbeddedPostgres", "TestSupport", "Worker", "walaudit",
+            "AuditStore", "Capture", "Decoding", "Ledger", "PostgresClient", "EmbeddedPostgres", "TestSupport", "Worker", "walaudit",
+            .product(name: "Logging", package: "swift-log"),
         ]),
     ]
 )

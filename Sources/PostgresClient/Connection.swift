@@ -9,12 +9,31 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public var message: String
     public var detail: String?
     public var hint: String?
+    /// Decided where the error is made: the connection is gone, or could
+    /// not be made because the server did not answer (down, restarting,
+    /// unreachable). Not set for a server that answered with a refusal.
+    public var connectionLost: Bool
 
-    public init(sqlState: String? = nil, message: String, detail: String? = nil, hint: String? = nil) {
+    public init(sqlState: String? = nil, message: String, detail: String? = nil, hint: String? = nil,
+                connectionLost: Bool = false) {
         self.sqlState = sqlState
         self.message = message
         self.detail = detail
         self.hint = hint
+        self.connectionLost = connectionLost
+    }
+
+    /// Whether the same work may succeed later without anyone changing
+    /// anything: a lost connection, or a SQLSTATE of a passing condition
+    /// (connection exceptions, serialization failures and deadlocks,
+    /// insufficient resources such as a full disk, an administrator's or a
+    /// crash's shutdown, a lock not available, an I/O error). Anything
+    /// else, including a client-side error with no SQLSTATE, is not.
+    public var isTransient: Bool {
+        if connectionLost { return true }
+        guard let state = sqlState else { return false }
+        return ["08", "40", "53"].contains(String(state.prefix(2)))
+            || ["57P01", "57P02", "57P03", "55P03", "58030"].contains(state)
     }
 
     public var description: String {
@@ -62,10 +81,23 @@ public final class Connection {
         guard PQstatus(handle) == CONNECTION_OK else {
             let message = clientMessage(handle)
             PQfinish(handle)
-            throw PostgresError(message: "could not \(purpose) \(ConnectionString.redacted(conninfo)): \(message)")
+            throw PostgresError(message: "could not \(purpose) \(ConnectionString.redacted(conninfo)): \(message)",
+                                connectionLost: !refusedByServer(message))
         }
         PQsetNoticeProcessor(handle, { _, _ in }, nil)
         return handle
+    }
+
+    /// Whether a failed connection attempt reached a server that refused it
+    /// for good (authentication, a missing database or role, pg_hba.conf):
+    /// libpq gives no SQLSTATE for these, only the server's FATAL message.
+    /// A server that is starting, stopping, full of connections or closed
+    /// to them for maintenance will accept later, so those count as not reached.
+    static func refusedByServer(_ message: String) -> Bool {
+        guard message.contains("FATAL:") else { return false }
+        let passing = ["starting up", "shutting down", "in recovery mode", "accepting connections", "too many clients",
+                       "remaining connection slots"]
+        return !passing.contains { message.contains($0) }
     }
 
     /// PQconnectdbParams with `conninfo` expanded as the first "dbname" and
@@ -86,15 +118,19 @@ public final class Connection {
         return String(cString: message).trimmingTrailingWhitespace()
     }
 
+    /// The error libpq holds for `handle`, with no server result: the
+    /// connection is lost if the caller knows so or libpq says it is bad.
+    public static func clientError(_ handle: OpaquePointer, _ context: String = "", lost: Bool = false) -> PostgresError {
+        PostgresError(message: context + clientMessage(handle), connectionLost: lost || PQstatus(handle) == CONNECTION_BAD)
+    }
+
     /// The error of a failed result, with SQLSTATE, detail and hint.
     public static func error(from result: OpaquePointer, connection: OpaquePointer) -> PostgresError {
         func field(_ code: Character) -> String? {
             guard let value = PQresultErrorField(result, Int32(code.asciiValue!)) else { return nil }
             return String(cString: value)
         }
-        guard let message = field("M") else {
-            return PostgresError(message: clientMessage(connection))
-        }
+        guard let message = field("M") else { return clientError(connection) }
         return PostgresError(sqlState: field("C"), message: message, detail: field("D"), hint: field("H"))
     }
 
@@ -110,7 +146,7 @@ public final class Connection {
                 PQexecParams(handle, sql, Int32(parameters.count), nil, values, nil, nil, 0)
             }
         }
-        guard let result else { throw PostgresError(message: Self.clientMessage(handle)) }
+        guard let result else { throw Self.clientError(handle) }
         defer { PQclear(result) }
         switch PQresultStatus(result) {
         case PGRES_COMMAND_OK, PGRES_TUPLES_OK:
@@ -122,7 +158,7 @@ public final class Connection {
 
     /// Starts `COPY … FROM STDIN`; send rows with `copyData`, finish with `copyEnd`.
     public func copyBegin(_ sql: String) throws(PostgresError) {
-        guard let result = PQexec(handle, sql) else { throw PostgresError(message: Self.clientMessage(handle)) }
+        guard let result = PQexec(handle, sql) else { throw Self.clientError(handle) }
         defer { PQclear(result) }
         guard PQresultStatus(result) == PGRES_COPY_IN else { throw Self.error(from: result, connection: handle) }
     }
@@ -132,12 +168,12 @@ public final class Connection {
         let status = bytes.withUnsafeBytes { buffer in
             PQputCopyData(handle, buffer.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(buffer.count))
         }
-        guard status == 1 else { throw PostgresError(message: Self.clientMessage(handle)) }
+        guard status == 1 else { throw Self.clientError(handle) }
     }
 
     /// Ends the COPY (or aborts it with `failure`) and returns its outcome.
     public func copyEnd(failure: String? = nil) throws(PostgresError) {
-        guard PQputCopyEnd(handle, failure) == 1 else { throw PostgresError(message: Self.clientMessage(handle)) }
+        guard PQputCopyEnd(handle, failure) == 1 else { throw Self.clientError(handle) }
         if let firstError = remainingResultsError() { throw firstError }
     }
 
@@ -158,7 +194,7 @@ public final class Connection {
     /// When `body` returns false the statement is cancelled and the rest of
     /// the output discarded.
     public func copyOut(_ sql: String, _ body: (UnsafeRawBufferPointer) throws -> Bool) throws {
-        guard let start = PQexec(handle, sql) else { throw PostgresError(message: Self.clientMessage(handle)) }
+        guard let start = PQexec(handle, sql) else { throw Self.clientError(handle) }
         let status = PQresultStatus(start)
         defer { PQclear(start) }
         guard status == PGRES_COPY_OUT else { throw Self.error(from: start, connection: handle) }
@@ -168,7 +204,7 @@ public final class Connection {
             var buffer: UnsafeMutablePointer<CChar>?
             let length = PQgetCopyData(handle, &buffer, 0)
             if length == -1 { break }  // COPY done; its result follows
-            guard length >= 0, let buffer else { throw PostgresError(message: Self.clientMessage(handle)) }
+            guard length >= 0, let buffer else { throw Self.clientError(handle) }
             defer { PQfreemem(buffer) }
             guard !stopped else { continue }
             do {

@@ -44,7 +44,7 @@ public final class ReplicationConnection {
 
     /// Runs a replication command that returns rows (text values).
     private func command(_ sql: String) throws(PostgresError) -> [[String?]] {
-        guard let result = PQexec(handle, sql) else { throw PostgresError(message: Connection.clientMessage(handle)) }
+        guard let result = PQexec(handle, sql) else { throw Connection.clientError(handle) }
         defer { PQclear(result) }
         guard PQresultStatus(result) == PGRES_TUPLES_OK else { throw Connection.error(from: result, connection: handle) }
         return (0..<PQntuples(result)).map { row in
@@ -59,7 +59,7 @@ public final class ReplicationConnection {
     public func startReplication(slot: String, from lsn: LSN, options: [(String, String)]) throws(PostgresError) {
         let optionList = options.map { "\(SQLText.identifier($0.0)) \(SQLText.literal($0.1))" }.joined(separator: ", ")
         let sql = "START_REPLICATION SLOT \(SQLText.identifier(slot)) LOGICAL \(lsn) (\(optionList))"
-        guard let result = PQexec(handle, sql) else { throw PostgresError(message: Connection.clientMessage(handle)) }
+        guard let result = PQexec(handle, sql) else { throw Connection.clientError(handle) }
         defer { PQclear(result) }
         guard PQresultStatus(result) == PGRES_COPY_BOTH else { throw Connection.error(from: result, connection: handle) }
     }
@@ -83,14 +83,14 @@ public final class ReplicationConnection {
             }
             if length == -1 {
                 // The server ended the stream; collect its reason.
-                var failure = PostgresError(message: "the server ended the replication stream")
+                var failure = PostgresError(message: "the server ended the replication stream", connectionLost: true)
                 while let result = PQgetResult(handle) {
                     if PQresultStatus(result) == PGRES_FATAL_ERROR { failure = Connection.error(from: result, connection: handle) }
                     PQclear(result)
                 }
                 throw failure
             }
-            if length == -2 { throw PostgresError(message: "replication stream failed: \(Connection.clientMessage(handle))") }
+            if length == -2 { throw Connection.clientError(handle, "replication stream failed: ", lost: true) }
             // Nothing buffered: wait for the socket.
             if deadline == nil && gather > 0 && timeout >= gather { usleep(useconds_t(gather * 1_000_000)) }
             let now = monotonicSeconds()
@@ -104,7 +104,7 @@ public final class ReplicationConnection {
             if ready < 0 && errno != EINTR { throw PostgresError(message: "poll() failed: \(String(cString: strerror(errno)))") }
             if ready == 0 || descriptors[0].revents == 0 { return nil }
             guard PQconsumeInput(handle) == 1 else {
-                throw PostgresError(message: "replication connection lost: \(Connection.clientMessage(handle))")
+                throw Connection.clientError(handle, "replication connection lost: ", lost: true)
             }
         }
     }
@@ -113,7 +113,7 @@ public final class ReplicationConnection {
     public func send(_ bytes: [UInt8]) throws(PostgresError) {
         let queued = bytes.withUnsafeBytes { PQputCopyData(handle, $0.baseAddress?.assumingMemoryBound(to: CChar.self), Int32($0.count)) }
         guard queued == 1, PQflush(handle) == 0 else {
-            throw PostgresError(message: "could not send feedback: \(Connection.clientMessage(handle))")
+            throw Connection.clientError(handle, "could not send feedback: ", lost: true)
         }
     }
 }

@@ -1,87 +1,94 @@
+import AuditStore
 import Capture
 import Decoding
 import Foundation
-import AuditStore
-import Ledger
 import PostgresClient
 import Replication
 
-/// One streaming session, read top to bottom like pg_recvlogical's loop:
-/// receive, assemble, hand committed transactions to the store writer,
-/// confirm what it has made durable, answer keepalives.
+/// One streaming session, read top to bottom like pg_recvlogical's loop.
+/// The decisions (when to read, when to confirm what) are the
+/// `ReplicationStateMachine`'s; this drives it: receive, assemble, hand
+/// committed transactions to the store writer thread, send feedback.
 struct Session {
     let worker: CaptureWorker
     let source: ReplicationConnection
-    let writer: StoreWriter
     var assembler: TransactionAssembler
-    var lastFeedback = 0.0
-    var lastConfirmed: LSN = .zero
+    var machine: ReplicationStateMachine
+    let startLSN: LSN
 
-    init(worker: CaptureWorker, source: ReplicationConnection, store: EventStore, systemID: String,
-         state: StoredState, chain: Chain) throws {
+    /// `shouldStop` is looked at least this often (seconds).
+    static let stopCheckInterval = 0.25
+
+    init(worker: CaptureWorker, source: ReplicationConnection, state: CaptureState) {
         self.worker = worker
         self.source = source
-        writer = try StoreWriter(worker: worker, store: store, systemID: systemID, state: state, chain: chain)
+        startLSN = state.lastLSN
         assembler = TransactionAssembler(tables: state.tables, memoryLimit: worker.configuration.memoryLimit)
         let logger = worker.logger
         assembler.warn = { logger.warning("\($0)") }
+        var settings = ReplicationStateMachine.Settings()
+        settings.feedbackInterval = worker.configuration.feedbackInterval
+        settings.pausedFeedbackInterval = worker.configuration.pausedFeedbackInterval
+        machine = ReplicationStateMachine(startingAt: state.lastLSN, now: monotonicSeconds(), settings: settings)
     }
 
-    mutating func stream() throws {
-        defer { writer.stop() }
-        try sendFeedback()
+    /// Streams until the worker is asked to stop (then stores what was
+    /// handed over and confirms it) or an error.
+    mutating func stream(into writer: BatchWriter) throws {
+        let configuration = worker.configuration
+        let handoff = Handoff(stored: startLSN, changeLimit: configuration.handoffChanges, byteLimit: configuration.handoffBytes)
+        nonisolated(unsafe) let writer = writer  // moved to the writer thread: this one no longer touches it
+        let thread = Thread { writer.run(handoff) }
+        thread.name = "walaudit-store-writer"
+        thread.start()
+        defer { handoff.cancel() }  // after a failure: roll back the open batch, wait for the thread
         while true {
-            try writer.checkFailure()
+            let progress = try handoff.progress()
+            machine.stored(upTo: progress.stored)
+            machine.store(full: progress.full)
             if worker.shouldStop() {
                 // Store what was handed over; an unfinished transaction stays in the slot.
-                try writer.finish()
-                try sendFeedback()
-                worker.logger.info("stopped", metadata: ["confirmed_lsn": "\(lastConfirmed)"])
+                machine.stored(upTo: try handoff.finish())
+                try sendFeedback(machine.confirmable)
+                worker.logger.info("stopped", metadata: ["confirmed_lsn": "\(machine.confirmed)"])
                 return
             }
-            let confirmable = writer.confirmable
-            // Poll briefly while the writer has news to confirm soon.
-            let wait = confirmable != lastConfirmed ? 0 : 0.1
-            switch try source.next(timeout: wait, { try ReplicationMessage.decode($0) }) {
-            case .xLogData(let start, _, _, let data)?:
-                try receive(data, at: start)
-            case .keepalive(let walEnd, _, let replyRequested)?:
-                // The server has sent everything up to walEnd. With nothing
-                // pending here, all of it is stored or needs no storing, so
-                // it may be confirmed (a server shutdown waits for this).
-                // Mid-transaction it may not: the rest has yet to arrive.
-                if assembler.isIdle { writer.settleIfIdle(upTo: walEnd) }
-                if replyRequested { try sendFeedback() }
-            case nil:
-                break
-            }
-            if writer.confirmable != lastConfirmed || monotonicSeconds() - lastFeedback >= worker.configuration.feedbackInterval {
-                try sendFeedback()
+            let now = monotonicSeconds()
+            switch machine.nextStep(now: now) {
+            case .sendFeedback(let lsn):
+                try sendFeedback(lsn)
+            case .read(let deadline, let gather):
+                let timeout = min(deadline - now, Self.stopCheckInterval)
+                let message = try source.next(timeout: timeout, gather: gather, wake: handoff.wake) { try ReplicationMessage.decode($0) }
+                guard let message,
+                      let delivery = machine.receive(message, now: monotonicSeconds(), readerIdle: assembler.isIdle),
+                      let transaction = try assemble(delivery) else { continue }
+                handoff.put(transaction)
+                machine.handedOver(upTo: transaction.commitLSN)
+            case .waitForStore(let deadline):
+                handoff.waitForProgress(until: min(deadline, now + Self.stopCheckInterval))
             }
         }
     }
 
-    /// One XLogData payload: parse, assemble, and hand over a committed transaction.
-    private mutating func receive(_ data: [UInt8], at lsn: LSN) throws {
+    /// One XLogData payload: parse and assemble; a COMMIT yields its transaction.
+    private mutating func assemble(_ delivery: Delivery) throws -> CommittedTransaction? {
         // Records of tables nobody audits (the store's own, when it shares
         // the database) are passed over after their first words.
         let record: DecodedRecord
         do {
-            guard let parsed = try TestDecoding.parseRecord(data, skipping: { !self.assembler.captures($0) }) else { return }
+            guard let parsed = try TestDecoding.parseRecord(delivery.data, skipping: { !self.assembler.captures($0) }) else { return nil }
             record = parsed
         } catch {
-            throw FatalWorkerError(description: "malformed test_decoding output at LSN \(lsn): \(error). "
-                + "Nothing after \(writer.confirmable) was confirmed, so the slot still holds it")
+            throw FatalWorkerError("malformed test_decoding output at LSN \(delivery.lsn): \(error). "
+                + "Nothing after \(machine.confirmable) was confirmed, so the slot still holds it")
         }
-        guard let transaction = try assembler.handle(record, raw: data, lsn: lsn) else { return }
-        try writer.submit(transaction)
+        return try assembler.handle(record, raw: delivery.data, lsn: delivery.lsn)
     }
 
-    private mutating func sendFeedback() throws {
-        let confirmed = writer.confirmable
+    private mutating func sendFeedback(_ lsn: LSN) throws {
         let micros = Int64(Date().timeIntervalSince1970 * 1_000_000) - postgresEpochOffsetMicroseconds
-        try source.send(StandbyStatusUpdate(confirmed: confirmed, clientTime: micros).encoded)
-        lastConfirmed = confirmed
-        lastFeedback = monotonicSeconds()
+        try source.send(StandbyStatusUpdate(confirmed: lsn, clientTime: micros).encoded)
+        machine.feedbackSent(lsn, now: monotonicSeconds())
     }
 }

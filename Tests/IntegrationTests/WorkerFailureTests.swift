@@ -1,0 +1,79 @@
+import AuditStore
+import Capture
+import Decoding
+import Foundation
+import PostgresClient
+import Testing
+import TestSupport
+@testable import Worker
+
+/// Every error is decided passing or fatal where it is made; the worker
+/// retries only the passing ones and stops on anything else with the fix.
+@Suite(.tags(.drill)) struct WorkerFailureTests {
+    @Test func onlyErrorsMarkedPassingAreRetried() {
+        #expect(isTransient(PostgresError(message: "server closed the connection unexpectedly", connectionLost: true)))
+        for state in ["08006", "40001", "40P01", "53100", "53300", "57P01", "57P02", "57P03", "55P03", "58030"] {
+            #expect(isTransient(PostgresError(sqlState: state, message: "x")), "\(state)")
+        }
+        for state in ["42P01", "42501", "22P02", "XX000", "55006", "57P04", "0A000"] {
+            #expect(!isTransient(PostgresError(sqlState: state, message: "x")), "\(state)")
+        }
+        // Client-side errors without a SQLSTATE, and every other type, are fatal.
+        #expect(!isTransient(PostgresError(message: "unexpected IDENTIFY_SYSTEM reply")))
+        #expect(!isTransient(CaptureError("two-phase decoding output at 0/16B3748")))
+        #expect(!isTransient(StoreStateError("no mask key")))
+        #expect(!isTransient(CancellationError()))
+        #expect(!isTransient(BinaryCopyError("truncated row")))
+    }
+
+    @Test func aServerThatRefusesTheLoginIsFatalOneThatIsDownIsNot() throws {
+        let cluster = try TestServer.cluster()
+        do {
+            _ = try Connection(cluster.conninfo(database: "walaudit_no_such_database"))
+            Issue.record("connected to a database that does not exist")
+        } catch {
+            #expect(!error.isTransient, "\(error)")
+        }
+        do {
+            _ = try Connection("host=/nonexistent-socket-dir port=1 connect_timeout=2")
+            Issue.record("connected to nothing")
+        } catch {
+            #expect(error.isTransient, "\(error)")
+        }
+    }
+
+    /// A slot created with two_phase would hand over prepared transactions
+    /// before they commit: the worker refuses it at once, with the fix.
+    @Test func aTwoPhaseSlotIsFatal() throws {
+        let harness = try WalauditHarness.make()
+        let connection = harness.database.connection
+        try connection.execute("SELECT pg_drop_replication_slot($1)", [harness.slot])
+        try connection.execute("SELECT pg_create_logical_replication_slot($1, 'test_decoding', false, true)", [harness.slot])
+        let worker = try harness.startWorker()
+        #expect(worker.waitForExit() == 1)
+        #expect(worker.log.contains("was created with two_phase"), "\(worker.log)")
+        #expect(!worker.log.contains("retrying"), "\(worker.log)")
+    }
+
+    /// A mask key that is not what setup made would mask values differently
+    /// from before: fatal, where it used to become an empty key silently.
+    @Test func aMalformedMaskKeyIsFatal() throws {
+        let harness = try WalauditHarness.make()
+        try harness.storeConnection().execute("UPDATE walaudit.store_secrets SET value = '\\x0102' WHERE name = 'mask_key'")
+        let worker = try harness.startWorker()
+        #expect(worker.waitForExit() == 1)
+        #expect(worker.log.contains("mask key"), "\(worker.log)")
+        #expect(!worker.log.contains("retrying"), "\(worker.log)")
+    }
+
+    /// A server error that does not pass by itself (here: walaudit's own
+    /// table is gone) stops the worker with the fix instead of a retry loop.
+    @Test func aMissingStoreTableIsFatalWithTheFix() throws {
+        let harness = try WalauditHarness.make()
+        try harness.storeConnection().execute("ALTER TABLE walaudit.capture_config RENAME TO capture_config_gone")
+        let worker = try harness.startWorker()
+        #expect(worker.waitForExit() == 1)
+        #expect(worker.log.contains("run `walaudit setup`"), "\(worker.log)")
+        #expect(!worker.log.contains("retrying"), "\(worker.log)")
+    }
+}
