@@ -49,10 +49,7 @@ import TestSupport
         let connection = harness.database.connection
         try connection.execute("SELECT pg_drop_replication_slot($1)", [harness.slot])
         try connection.execute("SELECT pg_create_logical_replication_slot($1, 'test_decoding', false, true)", [harness.slot])
-        let worker = try harness.startWorker()
-        #expect(worker.waitForExit() == 1)
-        #expect(worker.log.contains("was created with two_phase"), "\(worker.log)")
-        #expect(!worker.log.contains("retrying"), "\(worker.log)")
+        try expectFatal(harness, saying: "was created with two_phase")
     }
 
     /// A mask key that is not what setup made would mask values differently
@@ -60,10 +57,7 @@ import TestSupport
     @Test func aMalformedMaskKeyIsFatal() throws {
         let harness = try WalauditHarness.make()
         try harness.storeConnection().execute("UPDATE walaudit.store_secrets SET value = '\\x0102' WHERE name = 'mask_key'")
-        let worker = try harness.startWorker()
-        #expect(worker.waitForExit() == 1)
-        #expect(worker.log.contains("mask key"), "\(worker.log)")
-        #expect(!worker.log.contains("retrying"), "\(worker.log)")
+        try expectFatal(harness, saying: "mask key")
     }
 
     /// A server error that does not pass by itself (here: walaudit's own
@@ -71,9 +65,14 @@ import TestSupport
     @Test func aMissingStoreTableIsFatalWithTheFix() throws {
         let harness = try WalauditHarness.make()
         try harness.storeConnection().execute("ALTER TABLE walaudit.capture_config RENAME TO capture_config_gone")
+        try expectFatal(harness, saying: "run `walaudit setup`")
+    }
+
+    /// `walaudit run` stops by itself with status 1 and `message`, without a retry.
+    private func expectFatal(_ harness: WalauditHarness, saying message: String) throws {
         let worker = try harness.startWorker()
         #expect(worker.waitForExit() == 1)
-        #expect(worker.log.contains("run `walaudit setup`"), "\(worker.log)")
+        #expect(worker.log.contains(message), "\(worker.log)")
         #expect(!worker.log.contains("retrying"), "\(worker.log)")
     }
 }

@@ -16,6 +16,19 @@ import Testing
         .keepalive(walEnd: LSN(walEnd), sendTime: 0, replyRequested: reply)
     }
 
+    /// A machine streaming from 0/64 whose start is confirmed.
+    static func streaming() -> Machine {
+        var machine = Machine(startingAt: LSN(100), now: 0)
+        settle(&machine, now: 0)
+        return machine
+    }
+
+    /// The reader receives a transaction's COMMIT at `lsn` and hands it to the store.
+    static func handOver(_ machine: inout Machine, commit lsn: UInt64, now: Double) {
+        _ = machine.receive(data(lsn), now: now, readerIdle: true)
+        machine.handedOver(upTo: LSN(lsn))
+    }
+
     /// Sends feedback if it is due (as the session does) and returns what it confirmed.
     @discardableResult
     static func settle(_ machine: inout Machine, now: Double) -> LSN? {
@@ -38,25 +51,21 @@ import Testing
     }
 
     @Test func nothingHandedOverIsConfirmedBeforeTheStoreSaysSo() {
-        var machine = Machine(startingAt: LSN(100), now: 0)
-        Self.settle(&machine, now: 0)
-        _ = machine.receive(Self.data(200), now: 1, readerIdle: true)
-        machine.handedOver(upTo: LSN(200))
+        var machine = Self.streaming()
+        Self.handOver(&machine, commit: 200, now: 1)
         #expect(Self.settle(&machine, now: 1) == nil)
         machine.stored(upTo: LSN(200))
         #expect(Self.settle(&machine, now: 1) == LSN(200), "a store commit is confirmed at once, not at the next poll")
     }
 
     @Test func anIdleKeepaliveSettlesEverythingTheServerSent() {
-        var machine = Machine(startingAt: LSN(100), now: 0)
-        Self.settle(&machine, now: 0)
+        var machine = Self.streaming()
         _ = machine.receive(Self.keepalive(500), now: 1, readerIdle: true)
         #expect(Self.settle(&machine, now: 1) == LSN(500))
     }
 
     @Test func aKeepaliveInsideATransactionSettlesNothing() {
-        var machine = Machine(startingAt: LSN(100), now: 0)
-        Self.settle(&machine, now: 0)
+        var machine = Self.streaming()
         _ = machine.receive(Self.data(120), now: 1, readerIdle: true)  // BEGIN: the reader is now mid-transaction
         _ = machine.receive(Self.keepalive(500), now: 1, readerIdle: false)
         #expect(Self.settle(&machine, now: 1) == nil)
@@ -66,10 +75,8 @@ import Testing
     /// An open store batch is unsettled work: an idle keepalive must not
     /// pass a transaction handed over but not yet stored.
     @Test func anIdleKeepaliveWaitsForWhatWasHandedOverBeforeIt() {
-        var machine = Machine(startingAt: LSN(100), now: 0)
-        Self.settle(&machine, now: 0)
-        _ = machine.receive(Self.data(300), now: 1, readerIdle: true)
-        machine.handedOver(upTo: LSN(300))
+        var machine = Self.streaming()
+        Self.handOver(&machine, commit: 300, now: 1)
         _ = machine.receive(Self.keepalive(500), now: 1, readerIdle: true)
         #expect(Self.settle(&machine, now: 1) == nil)
         machine.stored(upTo: LSN(250))  // an earlier batch
@@ -79,10 +86,8 @@ import Testing
     }
 
     @Test func aReplyRequestIsAnsweredAtOnce() {
-        var machine = Machine(startingAt: LSN(100), now: 0)
-        Self.settle(&machine, now: 0)
-        _ = machine.receive(Self.data(200), now: 1, readerIdle: true)
-        machine.handedOver(upTo: LSN(200))
+        var machine = Self.streaming()
+        Self.handOver(&machine, commit: 200, now: 1)
         _ = machine.receive(Self.keepalive(300, reply: true), now: 2, readerIdle: true)
         #expect(machine.nextStep(now: 2) == .sendFeedback(LSN(100)), "the reply confirms only what is stored")
         machine.feedbackSent(LSN(100), now: 2)
@@ -90,8 +95,7 @@ import Testing
     }
 
     @Test func feedbackGoesOutEveryIntervalWhenNothingHappens() {
-        var machine = Machine(startingAt: LSN(100), now: 0)
-        Self.settle(&machine, now: 0)
+        var machine = Self.streaming()
         #expect(machine.nextStep(now: 9.9) == .read(until: 10, gather: 0))
         #expect(machine.nextStep(now: 10) == .sendFeedback(LSN(100)))
     }
@@ -100,10 +104,8 @@ import Testing
     /// a stall six times longer than a 5 s wal_sender_timeout, an update
     /// goes out every second and none confirms past what is stored.
     @Test func feedbackKeepsFlowingWhileReadingIsPaused() {
-        var machine = Machine(startingAt: LSN(100), now: 0)
-        Self.settle(&machine, now: 0)
-        _ = machine.receive(Self.data(200), now: 0, readerIdle: true)
-        machine.handedOver(upTo: LSN(200))
+        var machine = Self.streaming()
+        Self.handOver(&machine, commit: 200, now: 0)
         machine.store(full: true)
         var now = 0.0
         var sent: [Double] = []
@@ -129,16 +131,14 @@ import Testing
     }
 
     @Test func readsGatherOnlyWhileTheStreamFlows() {
-        var machine = Machine(startingAt: LSN(100), now: 0)
-        Self.settle(&machine, now: 0)
+        var machine = Self.streaming()
         _ = machine.receive(Self.data(200), now: 5, readerIdle: true)
         #expect(machine.nextStep(now: 5.0005) == .read(until: 10, gather: 0.0002))
         #expect(machine.nextStep(now: 5.01) == .read(until: 10, gather: 0))
     }
 
     @Test func confirmedNeverMovesBack() {
-        var machine = Machine(startingAt: LSN(100), now: 0)
-        Self.settle(&machine, now: 0)
+        var machine = Self.streaming()
         machine.stored(upTo: LSN(50))
         _ = machine.receive(Self.keepalive(80), now: 1, readerIdle: true)
         #expect(machine.confirmable == LSN(100))
