@@ -77,15 +77,6 @@ final class ChangeBuffer {
         guard start == pending.count else { throw CaptureError("the spill file ends inside a record") }
     }
 
-    /// Drops everything, including the spill file.
-    func reset() {
-        memory.removeAll()
-        memoryBytes = 0
-        count = 0
-        try? spill?.close()
-        spill = nil
-    }
-
     private static func openSpillFile() throws -> FileHandle {
         var template = Array((NSTemporaryDirectory() + "/walaudit-spill-XXXXXX").utf8CString)
         let fd = mkstemp(&template)
