@@ -6,17 +6,10 @@
 -- then reads the head, so appends are serialised; the primary key on seq
 -- would refuse a fork even if they were not.
 
--- Locking the chain row FOR UPDATE needs an UPDATE privilege; the row
--- itself never changes.
-GRANT UPDATE (created_at) ON walaudit.chain TO walaudit_writer;
-CREATE TRIGGER walaudit_append_only BEFORE UPDATE OR DELETE ON walaudit.chain
-    FOR EACH ROW EXECUTE FUNCTION walaudit.reject_event_change();
-ALTER TABLE walaudit.chain ENABLE ALWAYS TRIGGER walaudit_append_only;
-
 -- Appends one event made in this session (who: session user, effective
 -- role, application actor, client) after the current head, hashed by the
 -- rules of docs/chain-format.md with a fresh 16-byte salt. Returns its seq.
-CREATE FUNCTION walaudit.append_event(kind text, scope_schema text, scope_table text,
+CREATE OR REPLACE FUNCTION walaudit.append_event(kind text, scope_schema text, scope_table text,
                                       key jsonb, before jsonb, after jsonb)
     RETURNS bigint
     LANGUAGE plpgsql SET search_path = pg_catalog
@@ -54,4 +47,3 @@ BEGIN
     RETURN e.seq;
 END
 $$;
-REVOKE ALL ON FUNCTION walaudit.append_event(text, text, text, jsonb, jsonb, jsonb) FROM PUBLIC;

@@ -10,7 +10,7 @@
 -- The rules live in a trigger on the table, so they hold for direct
 -- writes too, not only for set_retention.
 
-CREATE TABLE walaudit.retention_policy (
+CREATE TABLE IF NOT EXISTS walaudit.retention_policy (
     schema_name text,
     table_name  text,
     keep        interval NOT NULL CHECK (keep > interval '0'),
@@ -24,12 +24,12 @@ CREATE TABLE walaudit.retention_policy (
 -- Whether `candidate` keeps at least as long as `current`: months and
 -- years have no fixed length, so both the interval order and the calendar
 -- from today must agree.
-CREATE FUNCTION walaudit.keeps_at_least(candidate interval, current interval) RETURNS boolean
+CREATE OR REPLACE FUNCTION walaudit.keeps_at_least(candidate interval, current interval) RETURNS boolean
     LANGUAGE sql STABLE SET search_path = pg_catalog
 AS $$ SELECT candidate >= current AND now() - candidate <= now() - current $$;
 
 -- Enforces compliance mode on every write to the policy table.
-CREATE FUNCTION walaudit.guard_retention_policy() RETURNS trigger
+CREATE OR REPLACE FUNCTION walaudit.guard_retention_policy() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog
 AS $$
 DECLARE
@@ -57,22 +57,18 @@ BEGIN
     RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
 END
 $$;
-CREATE TRIGGER walaudit_retention_rules BEFORE INSERT OR UPDATE OR DELETE ON walaudit.retention_policy
-    FOR EACH ROW EXECUTE FUNCTION walaudit.guard_retention_policy();
-CREATE TRIGGER walaudit_retention_no_truncate BEFORE TRUNCATE ON walaudit.retention_policy
-    FOR EACH STATEMENT EXECUTE FUNCTION walaudit.guard_retention_policy();
-ALTER TABLE walaudit.retention_policy ENABLE ALWAYS TRIGGER walaudit_retention_rules;
-ALTER TABLE walaudit.retention_policy ENABLE ALWAYS TRIGGER walaudit_retention_no_truncate;
+SELECT pg_temp.guard_table('walaudit.retention_policy', 'walaudit_retention_rules', 'INSERT OR UPDATE OR DELETE',
+                           'walaudit.guard_retention_policy', 'walaudit_retention_no_truncate', 'walaudit.guard_retention_policy');
 
 -- The policies in force, the default labelled as such.
-CREATE VIEW walaudit.retention_policies AS
+CREATE OR REPLACE VIEW walaudit.retention_policies AS
     SELECT CASE WHEN table_name IS NULL THEN '(default)' ELSE format('%I.%I', schema_name, table_name) END AS table_name,
            keep, mode, set_at, set_by
     FROM walaudit.retention_policy;
 
 -- Schema and name of a table given as regclass (names, not the OID, are
 -- what the store keeps).
-CREATE FUNCTION walaudit.table_names(tbl regclass, OUT schema_name text, OUT table_name text)
+CREATE OR REPLACE FUNCTION walaudit.table_names(tbl regclass, OUT schema_name text, OUT table_name text)
     LANGUAGE sql STABLE SET search_path = pg_catalog
 AS $$
     SELECT n.nspname::text, c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl
@@ -81,7 +77,7 @@ $$;
 -- Sets how long events of `tbl` (NULL: the default) keep their payload;
 -- keep NULL removes a governance policy. Recorded as a POLICY event with
 -- the previous and the new setting.
-CREATE FUNCTION walaudit.set_retention(tbl regclass, keep interval, mode text DEFAULT 'governance')
+CREATE OR REPLACE FUNCTION walaudit.set_retention(tbl regclass, keep interval, mode text DEFAULT 'governance')
     RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog
 AS $$
@@ -121,7 +117,7 @@ $$;
 -- This and retention_cutoff run once per purged event and are called only
 -- from functions that fix search_path, so they do not set it themselves
 -- (a SET clause makes every call save and restore the setting).
-CREATE FUNCTION walaudit.retention_clock() RETURNS timestamptz
+CREATE OR REPLACE FUNCTION walaudit.retention_clock() RETURNS timestamptz
     LANGUAGE sql STABLE
 AS $$
     SELECT CASE WHEN coalesce(pg_catalog.current_setting('walaudit.test_now', true), '') <> ''
@@ -132,7 +128,7 @@ $$;
 
 -- Events of a table committed before this time have outlived their
 -- retention (NULL: no policy applies). A compliance default is a floor.
-CREATE FUNCTION walaudit.retention_cutoff(event_schema text, event_table text, clock timestamptz)
+CREATE OR REPLACE FUNCTION walaudit.retention_cutoff(event_schema text, event_table text, clock timestamptz)
     RETURNS timestamptz
     LANGUAGE sql STABLE
 AS $$
@@ -142,10 +138,3 @@ AS $$
     LEFT JOIN walaudit.retention_policy t ON t.schema_name = event_schema AND t.table_name = event_table
     LEFT JOIN walaudit.retention_policy d ON d.schema_name IS NULL
 $$;
-
-REVOKE ALL ON walaudit.retention_policy FROM PUBLIC;
-REVOKE ALL ON FUNCTION walaudit.set_retention(regclass, interval, text), walaudit.retention_clock(),
-    walaudit.retention_cutoff(text, text, timestamptz), walaudit.table_names(regclass),
-    walaudit.keeps_at_least(interval, interval), walaudit.guard_retention_policy() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION walaudit.set_retention(regclass, interval, text) TO walaudit_admin;
-GRANT SELECT ON walaudit.retention_policies TO walaudit_reader, walaudit_admin;

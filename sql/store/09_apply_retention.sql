@@ -4,44 +4,8 @@
 -- salt and sets purged_at; seq, metadata, digest and hash stay, so the
 -- chain still verifies and reports the event as purged. Only row changes
 -- (INSERT, UPDATE, DELETE) carry payloads that retention may purge; DDL,
--- POLICY, GAP and TRUNCATE events are kept whole.
-
--- The event log's guard, now with the one change it allows: a purge that
--- retention permits for that event at this moment (expired, no active
--- hold), made inside apply_retention. Checking the policy here, not only in
--- apply_retention, means even the table owner cannot purge anything else.
-CREATE FUNCTION walaudit.guard_event_log() RETURNS trigger
-    LANGUAGE plpgsql SET search_path = pg_catalog
-AS $$
-DECLARE
-    cutoff timestamptz;
-BEGIN
-    IF TG_OP = 'UPDATE' AND current_setting('walaudit.purging', true) = 'on'
-       AND OLD.purged_at IS NULL AND NEW.purged_at IS NOT NULL
-       AND num_nonnulls(NEW.row_key, NEW.old_row, NEW.new_row, NEW.payload_salt) = 0
-       AND (NEW.seq, NEW.event_time, NEW.operation, NEW.schema_name, NEW.table_name, NEW.changed_columns, NEW.db_user,
-            NEW.role_name, NEW.app_user, NEW.app_context, NEW.application_name, NEW.client_addr, NEW.client_port,
-            NEW.backend_pid, NEW.xid, NEW.lsn, NEW.lsn_position, NEW.payload_digest, NEW.prev_hash, NEW.hash, NEW.recorded_at)
-           IS NOT DISTINCT FROM
-           (OLD.seq, OLD.event_time, OLD.operation, OLD.schema_name, OLD.table_name, OLD.changed_columns, OLD.db_user,
-            OLD.role_name, OLD.app_user, OLD.app_context, OLD.application_name, OLD.client_addr, OLD.client_port,
-            OLD.backend_pid, OLD.xid, OLD.lsn, OLD.lsn_position, OLD.payload_digest, OLD.prev_hash, OLD.hash, OLD.recorded_at) THEN
-        cutoff := walaudit.retention_cutoff(OLD.schema_name, OLD.table_name, walaudit.retention_clock());
-        IF OLD.operation IN ('INSERT', 'UPDATE', 'DELETE') AND OLD.event_time < cutoff AND NOT walaudit.is_held(OLD) THEN
-            RETURN NEW;
-        END IF;
-        RAISE EXCEPTION 'retention does not allow purging seq % (not expired, held by a legal hold, or not a row change)', OLD.seq
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
-    RAISE EXCEPTION 'walaudit.event_log is append-only: % is not allowed', TG_OP
-        USING ERRCODE = 'insufficient_privilege',
-              HINT = 'Events can only be added by the worker; retention purges payloads through walaudit.apply_retention.';
-END
-$$;
-DROP TRIGGER walaudit_append_only ON walaudit.event_log;
-CREATE TRIGGER walaudit_append_only BEFORE UPDATE OR DELETE ON walaudit.event_log
-    FOR EACH ROW EXECUTE FUNCTION walaudit.guard_event_log();
-ALTER TABLE walaudit.event_log ENABLE ALWAYS TRIGGER walaudit_append_only;
+-- POLICY, GAP and TRUNCATE events are kept whole. The event log's guard
+-- (03_append_only.sql) checks every purge against the same rules.
 
 -- Purges the payloads of expired events that no active hold matches and
 -- returns, per table, how many were purged and how many expired events
@@ -49,7 +13,7 @@ ALTER TABLE walaudit.event_log ENABLE ALWAYS TRIGGER walaudit_append_only;
 -- is recorded as a POLICY event with its counts and the clock it used.
 -- Runs one at a time (a second call waits, then finds nothing left) and
 -- alongside the worker, which only inserts.
-CREATE FUNCTION walaudit.apply_retention(dry_run boolean DEFAULT false)
+CREATE OR REPLACE FUNCTION walaudit.apply_retention(dry_run boolean DEFAULT false)
     RETURNS TABLE (table_name text, purged bigint, held bigint)
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog
 AS $$
@@ -87,6 +51,3 @@ BEGIN
     RETURN QUERY SELECT c.key, (c.value->>0)::bigint, (c.value->>1)::bigint FROM jsonb_each(counts) c ORDER BY c.key;
 END
 $$;
-
-REVOKE ALL ON FUNCTION walaudit.apply_retention(boolean), walaudit.guard_event_log() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION walaudit.apply_retention(boolean) TO walaudit_admin;

@@ -3,7 +3,7 @@
 
 -- One row per slot: the commit LSN of the last source transaction whose
 -- events are stored. On restart the worker resumes after it.
-CREATE TABLE walaudit.capture_state (
+CREATE TABLE IF NOT EXISTS walaudit.capture_state (
     slot             text PRIMARY KEY,
     source_system_id text NOT NULL,
     last_lsn         pg_lsn NOT NULL,
@@ -13,7 +13,7 @@ CREATE TABLE walaudit.capture_state (
 
 -- The attached tables as the worker saw them at last_lsn: attach and detach
 -- take effect at their commit position in the stream, not when polled.
-CREATE TABLE walaudit.capture_config (
+CREATE TABLE IF NOT EXISTS walaudit.capture_config (
     slot            text NOT NULL,
     relid           oid NOT NULL,
     schema_name     text NOT NULL,
@@ -25,7 +25,7 @@ CREATE TABLE walaudit.capture_config (
 );
 
 -- Secrets of this store: the key for masked columns. Readable by the worker only.
-CREATE TABLE walaudit.store_secrets (
+CREATE TABLE IF NOT EXISTS walaudit.store_secrets (
     name  text PRIMARY KEY,
     value bytea NOT NULL
 );

@@ -4,7 +4,7 @@
 -- actor trigger, and a row in capture_tables whose change in the stream
 -- tells the worker where auditing starts. Excluded columns never reach the
 -- audit store; masked columns are stored as a keyed hash.
-CREATE FUNCTION walaudit.attach(tbl regclass, exclude_columns text[] DEFAULT '{}', mask_columns text[] DEFAULT '{}')
+CREATE OR REPLACE FUNCTION walaudit.attach(tbl regclass, exclude_columns text[] DEFAULT '{}', mask_columns text[] DEFAULT '{}')
     RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog
 AS $$
@@ -51,7 +51,7 @@ $$;
 -- Stops auditing a table; its later changes are not captured. The trigger
 -- goes; the replica identity stays (changing it back could surprise
 -- replication set up by others).
-CREATE FUNCTION walaudit.detach(tbl regclass)
+CREATE OR REPLACE FUNCTION walaudit.detach(tbl regclass)
     RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog
 AS $$

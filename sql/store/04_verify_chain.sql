@@ -2,7 +2,7 @@
 -- docs/chain-format.md (the CLI's `walaudit verify` applies the same rules).
 
 -- A field: tag, u32 length, body. NULL gives the NULL field.
-CREATE FUNCTION walaudit.chain_field(tag integer, body bytea) RETURNS bytea
+CREATE OR REPLACE FUNCTION walaudit.chain_field(tag integer, body bytea) RETURNS bytea
     LANGUAGE sql IMMUTABLE SET search_path = pg_catalog
 AS $$
     SELECT CASE WHEN body IS NULL THEN '\x0000000000'::bytea
@@ -10,19 +10,19 @@ AS $$
 $$;
 
 -- A text field (tag 0x01).
-CREATE FUNCTION walaudit.chain_text(value text) RETURNS bytea
+CREATE OR REPLACE FUNCTION walaudit.chain_text(value text) RETURNS bytea
     LANGUAGE sql IMMUTABLE SET search_path = pg_catalog
 AS $$ SELECT walaudit.chain_field(1, convert_to(value, 'UTF8')) $$;
 
 -- An integer field (tag 0x02): 8 bytes big-endian.
-CREATE FUNCTION walaudit.chain_integer(value bigint) RETURNS bytea
+CREATE OR REPLACE FUNCTION walaudit.chain_integer(value bigint) RETURNS bytea
     LANGUAGE sql IMMUTABLE SET search_path = pg_catalog
 AS $$ SELECT walaudit.chain_field(2, int8send(value)) $$;
 
 -- The structural JSON body: n/t/f, d+numeric text, s+string, a+items,
 -- o+members sorted by the UTF-8 bytes of their keys (COLLATE "C").
 -- STRICT: SQL NULL stays NULL, which chain_field turns into the NULL field.
-CREATE FUNCTION walaudit.chain_json_body(value jsonb) RETURNS bytea
+CREATE OR REPLACE FUNCTION walaudit.chain_json_body(value jsonb) RETURNS bytea
     LANGUAGE plpgsql IMMUTABLE STRICT SET search_path = pg_catalog
 AS $$
 DECLARE
@@ -52,12 +52,12 @@ END
 $$;
 
 -- A JSON field (tag 0x06).
-CREATE FUNCTION walaudit.chain_json(value jsonb) RETURNS bytea
+CREATE OR REPLACE FUNCTION walaudit.chain_json(value jsonb) RETURNS bytea
     LANGUAGE sql IMMUTABLE SET search_path = pg_catalog
 AS $$ SELECT walaudit.chain_field(6, walaudit.chain_json_body(value)) $$;
 
 -- The payload digest of a stored event.
-CREATE FUNCTION walaudit.chain_payload_digest(e walaudit.event_log) RETURNS bytea
+CREATE OR REPLACE FUNCTION walaudit.chain_payload_digest(e walaudit.event_log) RETURNS bytea
     LANGUAGE sql IMMUTABLE SET search_path = pg_catalog
 AS $$
     SELECT sha256(convert_to('walaudit/payload/v1', 'UTF8') || '\x00'::bytea || e.payload_salt
@@ -65,7 +65,7 @@ AS $$
 $$;
 
 -- The hash of a stored event.
-CREATE FUNCTION walaudit.chain_hash(e walaudit.event_log) RETURNS bytea
+CREATE OR REPLACE FUNCTION walaudit.chain_hash(e walaudit.event_log) RETURNS bytea
     LANGUAGE sql IMMUTABLE SET search_path = pg_catalog
 AS $$
     SELECT sha256(convert_to('walaudit/event/v1', 'UTF8') || '\x00'::bytea || e.prev_hash
@@ -84,12 +84,16 @@ AS $$
         || walaudit.chain_integer(e.lsn_position) || walaudit.chain_field(3, e.payload_digest))
 $$;
 
--- Rechecks the chain from from_seq to to_seq (default: all of it) in seq
--- order: no seq missing, every prev_hash the previous hash, every payload
--- matching its digest (a purged event must hold no payload at all), every
--- hash matching its event. The
--- first failure is reported with its seq and kind.
-CREATE FUNCTION walaudit.verify_chain(from_seq bigint DEFAULT NULL, to_seq bigint DEFAULT NULL)
+-- Rechecks the chain from from_seq to to_seq (default: all of it). First,
+-- when checking from the start, that no row lies before seq 1: seqs start
+-- at 1 and the chain is read from there, so such a row (inserted by someone
+-- who can bypass the append-only rules) breaks no link, yet
+-- walaudit.events and the reports show it. Then, in seq order: no seq
+-- missing, every prev_hash the previous hash, every payload matching its
+-- digest (a purged event must hold no payload at all), every hash matching
+-- its event. The first failure is reported with its seq and kind, as
+-- `walaudit verify` reports it.
+CREATE OR REPLACE FUNCTION walaudit.verify_chain(from_seq bigint DEFAULT NULL, to_seq bigint DEFAULT NULL)
     RETURNS TABLE (ok boolean, checked bigint, purged bigint, first_bad_seq bigint, problem text)
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog
 AS $$
@@ -97,9 +101,19 @@ DECLARE
     e walaudit.event_log;
     expected bigint := coalesce(from_seq, 1);
     previous bytea;
+    outside bigint;
 BEGIN
     checked := 0;
     purged := 0;
+    IF expected <= 1 THEN
+        SELECT min(l.seq) INTO outside FROM walaudit.event_log l WHERE l.seq < 1;
+        IF outside IS NOT NULL THEN
+            ok := false;
+            first_bad_seq := outside;
+            problem := format('seq %s is outside the chain (seqs start at 1): a row was added to the event log', outside);
+            RETURN NEXT; RETURN;
+        END IF;
+    END IF;
     previous := CASE WHEN expected <= 1 THEN '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea
                      ELSE (SELECT l.hash FROM walaudit.event_log l WHERE l.seq = expected - 1) END;
     FOR e IN SELECT * FROM walaudit.event_log l
@@ -144,5 +158,3 @@ BEGIN
     RETURN NEXT;
 END
 $$;
-
-GRANT EXECUTE ON FUNCTION walaudit.verify_chain(bigint, bigint) TO walaudit_reader, walaudit_admin;

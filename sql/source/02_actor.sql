@@ -9,27 +9,34 @@
 -- The actor message for the current statement, as JSON text. The xid ties
 -- the message to its transaction: with skip-empty-xacts a message may be
 -- printed before its transaction's BEGIN.
-CREATE FUNCTION walaudit.actor_message() RETURNS text
-    LANGUAGE sql STABLE SET search_path = pg_catalog
+-- The actor trigger runs once per statement on every attached table, so
+-- its cost is the application's cost. A SQL function with its own SET
+-- clause (or declared STABLE around volatile calls) goes through the SQL
+-- function executor on every call; without them the planner inlines it
+-- into the trigger's cached plan. Hence VOLATILE, no SET clause, and every
+-- call schema-qualified (its only caller, capture_actor, fixes search_path
+-- too).
+CREATE OR REPLACE FUNCTION walaudit.actor_message() RETURNS text
+    LANGUAGE sql VOLATILE
 AS $$
-    SELECT json_build_object(
+    SELECT pg_catalog.json_build_object(
         'v', 1,
-        'xid', pg_current_xact_id()::text,
+        'xid', pg_catalog.pg_current_xact_id()::text,
         'session_user', session_user,
         'role', walaudit.statement_role(),
-        'app_user', nullif(current_setting('walaudit.actor', true), ''),
-        'app_context', coalesce(nullif(current_setting('walaudit.context', true), ''), '{}')::json,
-        'application_name', current_setting('application_name'),
-        'client_addr', inet_client_addr(),
-        'client_port', inet_client_port(),
-        'pid', pg_backend_pid()
+        'app_user', nullif(pg_catalog.current_setting('walaudit.actor', true), ''),
+        'app_context', coalesce(nullif(pg_catalog.current_setting('walaudit.context', true), ''), '{}')::json,
+        'application_name', pg_catalog.current_setting('application_name'),
+        'client_addr', pg_catalog.inet_client_addr(),
+        'client_port', pg_catalog.inet_client_port(),
+        'pid', pg_catalog.pg_backend_pid()
     )::text
 $$;
 
 -- Trigger function on attached tables (ENABLE ALWAYS, so
 -- session_replication_role = replica does not silence it). SECURITY
 -- DEFINER so that ordinary roles need no right to emit messages.
-CREATE FUNCTION walaudit.capture_actor() RETURNS trigger
+CREATE OR REPLACE FUNCTION walaudit.capture_actor() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog
 AS $$
 BEGIN
@@ -41,7 +48,7 @@ $$;
 -- Attributes the rest of the current transaction to an application user
 -- (e.g. the person behind a web request) with optional context. The same
 -- can be done with SET LOCAL walaudit.actor = '...'.
-CREATE FUNCTION walaudit.set_actor(actor text, context jsonb DEFAULT '{}')
+CREATE OR REPLACE FUNCTION walaudit.set_actor(actor text, context jsonb DEFAULT '{}')
     RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog
 AS $$

@@ -7,7 +7,7 @@
 -- has no SELECT triggers); grant auditors the functions, not the view, if
 -- every read must show.
 
-CREATE TABLE walaudit.access_log (
+CREATE TABLE IF NOT EXISTS walaudit.access_log (
     access_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     accessed_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
     db_user       text NOT NULL,
@@ -17,15 +17,11 @@ CREATE TABLE walaudit.access_log (
     arguments     jsonb NOT NULL,
     rows_returned bigint NOT NULL
 );
-CREATE TRIGGER walaudit_append_only BEFORE UPDATE OR DELETE ON walaudit.access_log
-    FOR EACH ROW EXECUTE FUNCTION walaudit.reject_event_change();
-CREATE TRIGGER walaudit_no_truncate BEFORE TRUNCATE ON walaudit.access_log
-    FOR EACH STATEMENT EXECUTE FUNCTION walaudit.reject_event_change();
-ALTER TABLE walaudit.access_log ENABLE ALWAYS TRIGGER walaudit_append_only;
-ALTER TABLE walaudit.access_log ENABLE ALWAYS TRIGGER walaudit_no_truncate;
+SELECT pg_temp.guard_table('walaudit.access_log', 'walaudit_append_only', 'UPDATE OR DELETE', 'walaudit.reject_event_change',
+                           'walaudit_no_truncate', 'walaudit.reject_event_change');
 
 -- Records one report call.
-CREATE FUNCTION walaudit.log_access(function_name text, arguments jsonb, rows_returned bigint) RETURNS void
+CREATE OR REPLACE FUNCTION walaudit.log_access(function_name text, arguments jsonb, rows_returned bigint) RETURNS void
     LANGUAGE sql SET search_path = pg_catalog
 AS $$
     INSERT INTO walaudit.access_log (db_user, role_name, app_user, function_name, arguments, rows_returned)
@@ -35,9 +31,9 @@ $$;
 
 -- A row's events, oldest first: those with its key, and the table's
 -- TRUNCATEs after its first event (they removed it too). `key` is the
--- primary key as JSON, e.g. '{"id": 42}'. Served by the
--- (schema_name, table_name, row_key) index.
-CREATE FUNCTION walaudit.row_history(tbl regclass, key jsonb)
+-- primary key as JSON, e.g. '{"id": 42}'. Served by event_log_row_ref and
+-- event_log_truncates.
+CREATE OR REPLACE FUNCTION walaudit.row_history(tbl regclass, key jsonb)
     RETURNS SETOF walaudit.events
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog
 AS $$
@@ -49,14 +45,15 @@ BEGIN
     RETURN QUERY
         WITH mine AS (
             SELECT l.seq FROM walaudit.event_log l
-            WHERE l.schema_name = scope.schema_name AND l.table_name = scope.table_name AND l.row_key = key
+            WHERE walaudit.row_ref(l.schema_name, l.table_name, l.row_key) = walaudit.row_ref(scope.schema_name, scope.table_name, key)
+              AND l.schema_name = scope.schema_name AND l.table_name = scope.table_name AND l.row_key = key
         )
         SELECT v.* FROM walaudit.events v WHERE v.seq IN (
             SELECT seq FROM mine
             UNION ALL
             SELECT l.seq FROM walaudit.event_log l
-            WHERE l.schema_name = scope.schema_name AND l.table_name = scope.table_name AND l.row_key IS NULL
-              AND l.operation = 'TRUNCATE' AND l.seq > (SELECT min(seq) FROM mine))
+            WHERE l.operation = 'TRUNCATE' AND l.schema_name = scope.schema_name AND l.table_name = scope.table_name
+              AND l.row_key IS NULL AND l.seq > (SELECT min(seq) FROM mine))
         ORDER BY v.seq;
     GET DIAGNOSTICS returned = ROW_COUNT;
     PERFORM walaudit.log_access('row_history', jsonb_build_object('tbl', tbl::text, 'key', key), returned);
@@ -65,8 +62,12 @@ $$;
 
 -- The row's image at time `at` as its last event up to then left it:
 -- new_row after an INSERT or UPDATE, NULL after a DELETE or TRUNCATE, NULL
--- if nothing was recorded yet. A purged state is an error, not a NULL.
-CREATE FUNCTION walaudit.row_as_of(tbl regclass, key jsonb, at timestamptz)
+-- if nothing was recorded yet. The last event is the later of the row's
+-- last keyed event and the table's last TRUNCATE up to `at`, each found
+-- through its own index. A purged event has no row key left, so it is not
+-- found at all; docs/sql-reference.md says what that means for old
+-- moments.
+CREATE OR REPLACE FUNCTION walaudit.row_as_of(tbl regclass, key jsonb, at timestamptz)
     RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog
 AS $$
@@ -76,16 +77,17 @@ DECLARE
 BEGIN
     SELECT * INTO scope FROM walaudit.table_names(tbl);
     SELECT l.* INTO latest FROM walaudit.event_log l
-    WHERE l.schema_name = scope.schema_name AND l.table_name = scope.table_name AND l.event_time <= at
-      AND (l.row_key = key OR (l.row_key IS NULL AND l.operation = 'TRUNCATE'))
-    ORDER BY l.seq DESC LIMIT 1;
+    WHERE l.seq = greatest(
+        (SELECT max(k.seq) FROM walaudit.event_log k
+         WHERE walaudit.row_ref(k.schema_name, k.table_name, k.row_key) = walaudit.row_ref(scope.schema_name, scope.table_name, key)
+           AND k.schema_name = scope.schema_name AND k.table_name = scope.table_name AND k.row_key = key
+           AND k.event_time <= at),
+        (SELECT max(t.seq) FROM walaudit.event_log t
+         WHERE t.operation = 'TRUNCATE' AND t.schema_name = scope.schema_name AND t.table_name = scope.table_name
+           AND t.row_key IS NULL AND t.event_time <= at));
     PERFORM walaudit.log_access('row_as_of', jsonb_build_object('tbl', tbl::text, 'key', key, 'at', at), 1);
     IF latest.seq IS NULL OR latest.operation IN ('DELETE', 'TRUNCATE') THEN
         RETURN NULL;
-    END IF;
-    IF latest.purged_at IS NOT NULL THEN
-        RAISE EXCEPTION 'the state of % % at % was purged by retention (seq %)', tbl, key, at, latest.seq
-            USING ERRCODE = 'no_data_found';
     END IF;
     RETURN latest.new_row;
 END
@@ -94,15 +96,13 @@ $$;
 -- Events committed in [since, until), optionally of one table and/or by
 -- one actor (application user, login or role), in chain order. The BRIN
 -- index on event_time keeps a day's query to that day's blocks.
-CREATE FUNCTION walaudit.changes(since timestamptz, until timestamptz, tbl regclass DEFAULT NULL, actor text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION walaudit.changes(since timestamptz, until timestamptz, tbl regclass DEFAULT NULL, actor text DEFAULT NULL)
     RETURNS SETOF walaudit.events
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog
 AS $$
 DECLARE
-    scope record;
     returned bigint;
 BEGIN
-    SELECT * INTO scope FROM walaudit.table_names(tbl);
     RETURN QUERY
         -- MATERIALIZED: the time range alone picks the blocks (BRIN); left
         -- to itself the planner also walks the table's entries in the row
@@ -111,7 +111,7 @@ BEGIN
             SELECT v.* FROM walaudit.events v WHERE v.event_time >= since AND v.event_time < until
         )
         SELECT r.* FROM in_range r
-        WHERE (tbl IS NULL OR (r.schema_name = scope.schema_name AND r.table_name = scope.table_name))
+        WHERE (tbl IS NULL OR (r.schema_name, r.table_name) = (SELECT n.schema_name, n.table_name FROM walaudit.table_names(tbl) n))
           AND (actor IS NULL OR actor IN (r.app_user, r.db_user, r.role_name))
         ORDER BY r.seq;
     GET DIAGNOSTICS returned = ROW_COUNT;
@@ -121,13 +121,6 @@ END
 $$;
 
 -- Who read what through the report functions, newest last.
-CREATE VIEW walaudit.access AS
+CREATE OR REPLACE VIEW walaudit.access AS
     SELECT access_id, accessed_at, db_user, role_name, app_user, function_name, arguments, rows_returned
     FROM walaudit.access_log;
-
-REVOKE ALL ON walaudit.access_log FROM PUBLIC;
-REVOKE ALL ON FUNCTION walaudit.log_access(text, jsonb, bigint), walaudit.row_history(regclass, jsonb),
-    walaudit.row_as_of(regclass, jsonb, timestamptz), walaudit.changes(timestamptz, timestamptz, regclass, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION walaudit.row_history(regclass, jsonb), walaudit.row_as_of(regclass, jsonb, timestamptz),
-    walaudit.changes(timestamptz, timestamptz, regclass, text) TO walaudit_reader, walaudit_admin;
-GRANT SELECT ON walaudit.access TO walaudit_admin;

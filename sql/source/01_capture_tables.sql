@@ -7,7 +7,7 @@
 CREATE SCHEMA IF NOT EXISTS walaudit;
 COMMENT ON SCHEMA walaudit IS 'walaudit: tamper-evident audit trail (capture side and audit store)';
 
-CREATE TABLE walaudit.capture_tables (
+CREATE TABLE IF NOT EXISTS walaudit.capture_tables (
     relid           oid PRIMARY KEY,
     schema_name     text NOT NULL,
     table_name      text NOT NULL,
@@ -28,13 +28,13 @@ COMMENT ON TABLE walaudit.capture_tables IS
     'Attached tables. Written only by walaudit.attach/detach; its changes reach the worker through the stream.';
 
 -- Attached tables as a DBA reads them.
-CREATE VIEW walaudit.attached_tables AS
+CREATE OR REPLACE VIEW walaudit.attached_tables AS
     SELECT schema_name, table_name, key_columns, exclude_columns, mask_columns, attached_at, attached_by
     FROM walaudit.capture_tables;
 
--- DDL on attached tables, written by the event triggers (004); each row
+-- DDL on attached tables, written by the event triggers (04_ddl.sql); each row
 -- becomes a DDL event in the chain.
-CREATE TABLE walaudit.ddl_log (
+CREATE TABLE IF NOT EXISTS walaudit.ddl_log (
     id              bigserial PRIMARY KEY,
     command_tag     text NOT NULL,
     object_type     text,

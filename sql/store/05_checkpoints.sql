@@ -5,15 +5,17 @@
 -- here is for reading; the external file is what `walaudit verify
 -- --checkpoints` trusts.
 
--- One row: the id every checkpoint of this store names.
-CREATE TABLE walaudit.chain (
+-- One row: the id every checkpoint of this store names. Appenders of
+-- events lock it (06_chain_append.sql); it never changes.
+CREATE TABLE IF NOT EXISTS walaudit.chain (
     chain_id   uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     created_at timestamptz NOT NULL DEFAULT now(),
     singleton  boolean NOT NULL DEFAULT true UNIQUE CHECK (singleton)
 );
-INSERT INTO walaudit.chain DEFAULT VALUES;
+INSERT INTO walaudit.chain DEFAULT VALUES ON CONFLICT DO NOTHING;
+SELECT pg_temp.guard_table('walaudit.chain', 'walaudit_append_only', 'UPDATE OR DELETE', 'walaudit.reject_event_change');
 
-CREATE TABLE walaudit.checkpoint_log (
+CREATE TABLE IF NOT EXISTS walaudit.checkpoint_log (
     hash            bytea PRIMARY KEY,
     seq             bigint NOT NULL,
     head            bytea NOT NULL,
@@ -22,16 +24,9 @@ CREATE TABLE walaudit.checkpoint_log (
     signature       bytea NOT NULL,
     recorded_at     timestamptz NOT NULL DEFAULT clock_timestamp()
 );
-CREATE TRIGGER walaudit_append_only BEFORE UPDATE OR DELETE ON walaudit.checkpoint_log
-    FOR EACH ROW EXECUTE FUNCTION walaudit.reject_event_change();
-ALTER TABLE walaudit.checkpoint_log ENABLE ALWAYS TRIGGER walaudit_append_only;
+SELECT pg_temp.guard_table('walaudit.checkpoint_log', 'walaudit_append_only', 'UPDATE OR DELETE', 'walaudit.reject_event_change');
 
 -- Signed checkpoints, newest last.
-CREATE VIEW walaudit.checkpoints AS
+CREATE OR REPLACE VIEW walaudit.checkpoints AS
     SELECT seq, head, checkpoint_time, previous, signature, hash, recorded_at
     FROM walaudit.checkpoint_log;
-
-REVOKE ALL ON walaudit.chain, walaudit.checkpoint_log FROM PUBLIC;
-GRANT SELECT ON walaudit.chain, walaudit.checkpoints TO walaudit_reader, walaudit_admin;
-GRANT SELECT, INSERT ON walaudit.checkpoint_log TO walaudit_writer;
-GRANT SELECT ON walaudit.chain TO walaudit_writer;

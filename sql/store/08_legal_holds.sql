@@ -5,7 +5,7 @@
 -- releasing one records who released it, when and why. A name is unique
 -- among the active holds.
 
-CREATE TABLE walaudit.legal_hold (
+CREATE TABLE IF NOT EXISTS walaudit.legal_hold (
     hold_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     name           text NOT NULL CHECK (name <> ''),
     reason         text NOT NULL CHECK (reason <> ''),
@@ -24,10 +24,10 @@ CREATE TABLE walaudit.legal_hold (
     CHECK ((schema_name IS NULL) = (table_name IS NULL)),
     CHECK (released_at IS NULL OR (released_by IS NOT NULL AND release_reason <> ''))
 );
-CREATE UNIQUE INDEX legal_hold_active_name ON walaudit.legal_hold (name) WHERE released_at IS NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS legal_hold_active_name ON walaudit.legal_hold (name) WHERE released_at IS NULL;
 
 -- A hold can be released once; nothing else about it ever changes.
-CREATE FUNCTION walaudit.guard_legal_hold() RETURNS trigger
+CREATE OR REPLACE FUNCTION walaudit.guard_legal_hold() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog
 AS $$
 BEGIN
@@ -40,15 +40,11 @@ BEGIN
         USING ERRCODE = 'insufficient_privilege', HINT = 'Release a hold with walaudit.release_legal_hold(name, reason).';
 END
 $$;
-CREATE TRIGGER walaudit_hold_rules BEFORE UPDATE OR DELETE ON walaudit.legal_hold
-    FOR EACH ROW EXECUTE FUNCTION walaudit.guard_legal_hold();
-CREATE TRIGGER walaudit_hold_no_truncate BEFORE TRUNCATE ON walaudit.legal_hold
-    FOR EACH STATEMENT EXECUTE FUNCTION walaudit.guard_legal_hold();
-ALTER TABLE walaudit.legal_hold ENABLE ALWAYS TRIGGER walaudit_hold_rules;
-ALTER TABLE walaudit.legal_hold ENABLE ALWAYS TRIGGER walaudit_hold_no_truncate;
+SELECT pg_temp.guard_table('walaudit.legal_hold', 'walaudit_hold_rules', 'UPDATE OR DELETE', 'walaudit.guard_legal_hold',
+                           'walaudit_hold_no_truncate', 'walaudit.guard_legal_hold');
 
 -- Every hold, active or released.
-CREATE VIEW walaudit.legal_holds AS
+CREATE OR REPLACE VIEW walaudit.legal_holds AS
     SELECT name, released_at IS NULL AS active, reason,
            CASE WHEN table_name IS NOT NULL THEN format('%I.%I', schema_name, table_name) END AS table_name,
            row_key, since, until, actor, placed_at, placed_by, released_at, released_by, release_reason
@@ -60,7 +56,7 @@ CREATE VIEW walaudit.legal_holds AS
 -- actor as application user, login or role. Runs once per expired event,
 -- called only from functions that fix search_path: no SET clause of its
 -- own, so the planner can inline it.
-CREATE FUNCTION walaudit.is_held(e walaudit.event_log) RETURNS boolean
+CREATE OR REPLACE FUNCTION walaudit.is_held(e walaudit.event_log) RETURNS boolean
     LANGUAGE sql STABLE
 AS $$
     SELECT EXISTS (
@@ -74,7 +70,7 @@ AS $$
 $$;
 
 -- Places a hold; recorded as a POLICY event with who and why. Returns its id.
-CREATE FUNCTION walaudit.place_legal_hold(name text, reason text, tbl regclass DEFAULT NULL, row_key jsonb DEFAULT NULL,
+CREATE OR REPLACE FUNCTION walaudit.place_legal_hold(name text, reason text, tbl regclass DEFAULT NULL, row_key jsonb DEFAULT NULL,
                                           since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL,
                                           actor text DEFAULT NULL)
     RETURNS bigint
@@ -110,7 +106,7 @@ END
 $$;
 
 -- Releases the active hold of that name; recorded as a POLICY event.
-CREATE FUNCTION walaudit.release_legal_hold(name text, reason text)
+CREATE OR REPLACE FUNCTION walaudit.release_legal_hold(name text, reason text)
     RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog
 AS $$
@@ -133,10 +129,3 @@ BEGIN
         jsonb_build_object('action', 'release_legal_hold', 'hold_id', hold.hold_id, 'reason', reason));
 END
 $$;
-
-REVOKE ALL ON walaudit.legal_hold FROM PUBLIC;
-REVOKE ALL ON FUNCTION walaudit.place_legal_hold(text, text, regclass, jsonb, timestamptz, timestamptz, text),
-    walaudit.release_legal_hold(text, text), walaudit.is_held(walaudit.event_log), walaudit.guard_legal_hold() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION walaudit.place_legal_hold(text, text, regclass, jsonb, timestamptz, timestamptz, text),
-    walaudit.release_legal_hold(text, text) TO walaudit_admin;
-GRANT SELECT ON walaudit.legal_holds TO walaudit_reader, walaudit_admin;
