@@ -28,6 +28,12 @@
 // no shape to upgrade: its definitions create the current shape, and every
 // upgrade is recorded as applied without running.
 //
+// So changing a table or an index takes two edits: its definition file
+// (the new shape, for fresh installs) and an upgrade (the change, for
+// existing ones). Removing a function, view or trigger takes an upgrade
+// that drops it. StoreUpgradeTests checks that a store set up by the
+// numbered migrations, once upgraded, has exactly a fresh install's schema.
+//
 // Everything for one set (common included) runs in one transaction under
 // an advisory lock: two concurrent setups cannot interleave, and a failure
 // leaves the database as it was.

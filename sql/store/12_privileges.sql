@@ -3,9 +3,10 @@
 -- walaudit_reader reads and verifies, walaudit_admin also sets policies,
 -- walaudit_writer (the worker) adds events and keeps its position. Tables
 -- and internal functions are revoked from PUBLIC; what each role needs is
--- granted by name. Functions not named here (the chain encoding, the
--- append-only trigger functions) keep PostgreSQL's default EXECUTE for
--- PUBLIC: they are pure, or read nothing their caller could not.
+-- granted by name. Functions not revoked here (the chain encoding,
+-- verify_chain, row_ref, the append-only trigger functions) keep
+-- PostgreSQL's default EXECUTE for PUBLIC: they are pure, or read nothing
+-- their caller could not read anyway.
 GRANT USAGE ON SCHEMA walaudit TO walaudit_reader, walaudit_admin, walaudit_writer;
 
 -- The event log. The CLI verifier recomputes every hash from the log
