@@ -1,5 +1,5 @@
-// Build tool behind the EmbedSQL plugin: writes every `sql/<set>/NNN_name.sql`
-// as an entry of `EmbeddedSQL.files` in a generated Swift file.
+// Build tool behind the EmbedSQL plugin: writes every `.sql` file under `sql/`
+// (`<set>/NN_name.sql`, `upgrade/<set>/NNN_name.sql`) as an entry of `EmbeddedSQL.files` in a generated Swift file.
 import Foundation
 
 let arguments = CommandLine.arguments

@@ -1,0 +1,20 @@
+-- walaudit, source database: who may do what.
+--
+-- Any role may call pg_logical_emit_message by default, which would let it
+-- forge actor messages; only walaudit's SECURITY DEFINER functions need it.
+REVOKE EXECUTE ON FUNCTION pg_catalog.pg_logical_emit_message(boolean, text, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION pg_catalog.pg_logical_emit_message(boolean, text, bytea) FROM PUBLIC;
+
+-- Every role that writes to an attached table passes through the actor
+-- trigger, so the schema must be usable and set_actor callable by all
+-- (statement_role is too: sql/common/02_statement_role.sql).
+-- The source's objects are named one by one: when the audit store shares
+-- the database, its objects keep the privileges the store's own files give
+-- them, whatever the order in which setup runs.
+GRANT USAGE ON SCHEMA walaudit TO PUBLIC;
+REVOKE ALL ON walaudit.capture_tables, walaudit.ddl_log, walaudit.attached_tables FROM PUBLIC;
+REVOKE ALL ON FUNCTION walaudit.actor_message(), walaudit.capture_actor(), walaudit.set_actor(text, jsonb),
+    walaudit.attach(regclass, text[], text[]), walaudit.detach(regclass), walaudit.attached_table_of(oid, oid),
+    walaudit.record_ddl(oid, text, text, text), walaudit.log_ddl(), walaudit.log_drop() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION walaudit.set_actor(text, jsonb) TO PUBLIC;
+GRANT SELECT ON walaudit.attached_tables TO walaudit_reader, walaudit_admin;

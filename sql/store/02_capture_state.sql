@@ -1,0 +1,33 @@
+-- walaudit, audit store: where capture stands, written in the same
+-- transaction as the events it covers (exactly-once).
+
+-- One row per slot: the commit LSN of the last source transaction whose
+-- events are stored. On restart the worker resumes after it.
+CREATE TABLE IF NOT EXISTS walaudit.capture_state (
+    slot             text PRIMARY KEY,
+    source_system_id text NOT NULL,
+    last_lsn         pg_lsn NOT NULL,
+    last_commit_time timestamptz,
+    updated_at       timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+-- The attached tables as the worker saw them at last_lsn: attach and detach
+-- take effect at their commit position in the stream, not when polled.
+CREATE TABLE IF NOT EXISTS walaudit.capture_config (
+    slot            text NOT NULL,
+    relid           oid NOT NULL,
+    schema_name     text NOT NULL,
+    table_name      text NOT NULL,
+    key_columns     text[] NOT NULL,
+    exclude_columns text[] NOT NULL,
+    mask_columns    text[] NOT NULL,
+    PRIMARY KEY (slot, relid)
+);
+
+-- Secrets of this store: the key for masked columns. Readable by the worker only.
+CREATE TABLE IF NOT EXISTS walaudit.store_secrets (
+    name  text PRIMARY KEY,
+    value bytea NOT NULL
+);
+INSERT INTO walaudit.store_secrets VALUES ('mask_key', sha256(gen_random_uuid()::text::bytea || gen_random_uuid()::text::bytea))
+    ON CONFLICT DO NOTHING;
