@@ -26,7 +26,16 @@ struct ConnectionOptions: ParsableArguments {
         return (source, targetConninfo == sourceConninfo ? source : try connectTarget())
     }
 
+    /// Refuses a conninfo libpq cannot parse, without quoting it or
+    /// libpq's message (either may hold a password).
+    func checkParsable() throws(CLIError) {
+        for (conninfo, role) in [(sourceConninfo, "--source"), (targetConninfo, "--target")] where !ConnectionString.isParsable(conninfo) {
+            throw CLIError("libpq cannot parse the connection string of \(role) (not shown: it may hold a password); see https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING")
+        }
+    }
+
     private func connect(_ conninfo: String, role: String) throws(CLIError) -> Connection {
+        try checkParsable()
         do {
             return try Connection(conninfo, overrides: [("application_name", "walaudit")])
         } catch {

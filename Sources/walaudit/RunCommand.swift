@@ -53,6 +53,7 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        try connection.checkParsable()
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let logger = Logger(label: "walaudit.worker")
         for signalNumber in [SIGINT, SIGTERM] {

@@ -22,6 +22,16 @@ import TestSupport
         #expect(!result.output.contains("Sup3r-secret"), "\(command) printed the password")
     }
 
+    /// A conninfo libpq cannot parse is refused without quoting it or
+    /// libpq's message, which would show the badly encoded password.
+    @Test(arguments: [["status"], ["verify"], ["run"], ["setup", "--target", "host=x"]])
+    func unparsableConninfoIsRefusedWithoutEchoingIt(_ command: [String]) throws {
+        let result = try run(command + ["--source", "postgresql://auditor:Sup3r%zzsecret@127.0.0.1:1/shop"])
+        #expect(result.status == 2)
+        #expect(result.output.contains("libpq cannot parse the connection string of --source"), "\(command): \(result.output)")
+        #expect(!result.output.contains("Sup3r"), "\(command) printed the password")
+    }
+
     @Test func missingPrivilegesAndBadTargetsSayWhy() throws {
         let harness = try WalauditHarness.make()
         let db = harness.database
