@@ -7,7 +7,8 @@ public enum ConnectionString {
     /// read exactly as a connection would read them) and written back as
     /// `keyword=value` pairs in libpq's order, with the value of every
     /// password field (`password`, `sslpassword`: libpq's display character
-    /// `*`) replaced by `***`. A string libpq cannot parse is not shown at all.
+    /// `*`) replaced by `***`; likewise inside a dbname that is itself a
+    /// conninfo or URL. A string libpq cannot parse is not shown at all.
     public static func redacted(_ conninfo: String) -> String {
         var error: UnsafeMutablePointer<CChar>?
         guard let options = PQconninfoParse(conninfo, &error) else {
@@ -19,8 +20,11 @@ public enum ConnectionString {
         var option = options
         while let keyword = option.pointee.keyword {
             if let value = option.pointee.val {
+                let name = String(cString: keyword), text = String(cString: value)
                 let secret = option.pointee.dispchar.map { String(cString: $0).hasPrefix("*") } ?? false
-                pairs.append(String(cString: keyword) + "=" + (secret ? "***" : quoted(String(cString: value))))
+                // A dbname that is itself a conninfo or URL (libpq expands one such level) is redacted too.
+                let nested = name == "dbname" && (text.contains("=") || text.hasPrefix("postgres://") || text.hasPrefix("postgresql://"))
+                pairs.append(name + "=" + (secret ? "***" : quoted(nested ? redacted(text) : text)))
             }
             option += 1
         }

@@ -77,6 +77,8 @@ import TestSupport
             ("postgres://al%69ce:s3%63r%65t%40%3A@h/d%20b?application_name=a%20b", "user=alice password=*** dbname='d b' host=h application_name='a b'"),
             ("postgresql://h/db?sslpassword=k3y-s3cret&sslmode=require", "dbname=db host=h sslmode=require sslpassword=***"),
             ("postgresql:///db?host=/tmp&password=s3cret", "password=*** dbname=db host=/tmp"),
+            // A dbname that is itself a URL or conninfo.
+            ("dbname=postgresql://u:s3cret@h/db", "dbname='user=u password=*** dbname=db host=h'"),
             ("", ""),
         ]
         for (conninfo, expected) in cases {
