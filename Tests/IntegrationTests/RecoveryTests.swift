@@ -13,7 +13,7 @@ import TestSupport
         let first = try harness.startWorker()
         try harness.waitForEvents(atLeast: 1)
         let second = try harness.startWorker()
-        #expect(second.waitForExit() == 1)
+        #expect(second.waitForExit() == 2)
         #expect(second.log.contains("another walaudit worker is running on slot"), "\(second.log)")
         try harness.database.connection.execute("INSERT INTO t VALUES (1)")
         try harness.waitForEvents(atLeast: 2)
@@ -24,7 +24,7 @@ import TestSupport
         let harness = try WalauditHarness.make()
         try harness.database.connection.execute("SELECT pg_drop_replication_slot($1)", [harness.slot])
         let worker = try harness.startWorker()
-        #expect(worker.waitForExit() == 1)
+        #expect(worker.waitForExit() == 2)
         #expect(worker.log.contains("does not exist: run `walaudit setup`"), "\(worker.log)")
     }
 
