@@ -29,7 +29,8 @@ struct ConnectionOptions: ParsableArguments {
     /// Refuses a conninfo libpq cannot parse, without quoting it or
     /// libpq's message (either may hold a password).
     func checkParsable() throws(CLIError) {
-        for (conninfo, role) in [(sourceConninfo, "--source"), (targetConninfo, "--target")] where !ConnectionString.isParsable(conninfo) {
+        for (conninfo, role) in [(sourceConninfo, "--source (or WALAUDIT_SOURCE)"), (targetConninfo, "--target (or WALAUDIT_TARGET)")]
+        where !ConnectionString.isParsable(conninfo) {
             throw CLIError("libpq cannot parse the connection string of \(role) (not shown: it may hold a password); see https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING")
         }
     }
