@@ -12,7 +12,9 @@ struct AttachCommand: ParsableCommand {
             option for more columns. They apply to every table given. Attaching a table again \
             replaces its lists.
 
-            Example: walaudit attach public.customers --mask email --mask phone --exclude password_hash
+            Example:
+              walaudit attach public.customers --mask email --mask phone \\
+                --exclude password_hash
             """
     )
 

@@ -19,7 +19,9 @@ struct RunCommand: ParsableCommand {
             Lost connections (source or store) are retried with backoff; errors that a \
             retry cannot fix stop it with exit status 2 and the fix.
 
-            Example: walaudit run --checkpoint-dir /var/lib/walaudit/checkpoints --signing-key /etc/walaudit/signing.key
+            Example:
+              walaudit run --checkpoint-dir /var/lib/walaudit/checkpoints \\
+                --signing-key /etc/walaudit/signing.key
             """
     )
 
@@ -36,7 +38,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Ed25519 private key from `walaudit keygen` that signs the checkpoints.", valueName: "file"))
     var signingKey: String?
 
-    @Option(help: "Sign a checkpoint after this many new events.")
+    @Option(help: ArgumentHelp("Sign a checkpoint after this many new events.", valueName: "n"))
     var checkpointEvery: Int64 = 10_000
 
     @Option(help: ArgumentHelp("…or after this many seconds, also when idle (a heartbeat).", valueName: "seconds"))

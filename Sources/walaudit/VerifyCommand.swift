@@ -18,8 +18,9 @@ struct VerifyCommand: ParsableCommand {
             (the first bad seq and what is wrong are printed), 2 error.
 
             Examples:
-              walaudit verify --checkpoints /var/lib/walaudit/checkpoints --public-key signing.key.pub
-              walaudit verify --bundle orders-october.jsonl --public-key signing.key.pub   # no database
+              walaudit verify --checkpoints /var/lib/walaudit/checkpoints \\
+                --public-key signing.key.pub
+              walaudit verify --bundle october.jsonl --public-key signing.key.pub
             """
     )
 
