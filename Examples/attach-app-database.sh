@@ -15,6 +15,7 @@ psql "$WALAUDIT_SOURCE" -X -q -v ON_ERROR_STOP=1 <<'SQL'
 CREATE TABLE IF NOT EXISTS customers (id integer PRIMARY KEY, name text, email text, password_hash text);
 CREATE TABLE IF NOT EXISTS orders (id integer PRIMARY KEY, customer_id integer, amount numeric(10,2), status text);
 SQL
+# --mask and --exclude name one column each; repeat them for more.
 walaudit attach public.customers --mask email --exclude password_hash
 walaudit attach public.orders
 

@@ -1,60 +1,60 @@
-import Foundation
+import CLibPQ
 
 /// Helpers for libpq connection strings (`key=value …` or `postgresql://` URLs).
 public enum ConnectionString {
-    /// `conninfo` with any password replaced by `***`, fit for logs and errors.
+    /// `conninfo` fit for logs and errors: parsed by libpq itself
+    /// (`PQconninfoParse`, so quoting, escapes and URL percent-encoding are
+    /// read exactly as a connection would read them) and written back as
+    /// `keyword=value` pairs in libpq's order, with the value of every
+    /// password field (`password`, `sslpassword`: libpq's display character
+    /// `*`) replaced by `***`; likewise inside a dbname that is itself a
+    /// conninfo or URL. A string libpq cannot parse is not shown at all.
     public static func redacted(_ conninfo: String) -> String {
-        if conninfo.hasPrefix("postgresql://") || conninfo.hasPrefix("postgres://") {
-            return redactURL(conninfo)
+        var error: UnsafeMutablePointer<CChar>?
+        guard let options = PQconninfoParse(conninfo, &error) else {
+            PQfreemem(error)
+            return "(a connection string libpq cannot parse)"
         }
-        return redactKeywords(conninfo)
+        defer { PQconninfoFree(options) }
+        var pairs: [String] = []
+        var option = options
+        while let keyword = option.pointee.keyword {
+            if let value = option.pointee.val {
+                let name = String(cString: keyword), text = String(cString: value)
+                let secret = option.pointee.dispchar.map { String(cString: $0).hasPrefix("*") } ?? false
+                // A dbname that is itself a conninfo or URL (libpq expands one such level) is redacted too.
+                let nested = name == "dbname" && (text.contains("=") || text.hasPrefix("postgres://") || text.hasPrefix("postgresql://"))
+                pairs.append(name + "=" + (secret ? "***" : quoted(nested ? redacted(text) : text)))
+            }
+            option += 1
+        }
+        return pairs.joined(separator: " ")
     }
 
-    private static func redactURL(_ url: String) -> String {
-        var text = url
-        // user:password@ in the authority part
-        if let scheme = text.range(of: "://") {
-            let authorityEnd = text[scheme.upperBound...].firstIndex(where: { $0 == "/" || $0 == "?" }) ?? text.endIndex
-            if let at = text[scheme.upperBound..<authorityEnd].lastIndex(of: "@"),
-               let colon = text[scheme.upperBound..<at].firstIndex(of: ":") {
-                text.replaceSubrange(text.index(after: colon)..<at, with: "***")
-            }
+    /// Whether libpq can parse `conninfo`. When it cannot, libpq's own
+    /// message may quote the offending piece (e.g. `invalid percent-encoded
+    /// token: "…"`), which may be a password: check first, and say only that.
+    public static func isParsable(_ conninfo: String) -> Bool {
+        var error: UnsafeMutablePointer<CChar>?
+        guard let options = PQconninfoParse(conninfo, &error) else {
+            PQfreemem(error)
+            return false
         }
-        // password=… among the query parameters
-        guard let query = text.firstIndex(of: "?") else { return text }
-        let parameters = text[text.index(after: query)...].split(separator: "&", omittingEmptySubsequences: false).map { part in
-            part.lowercased().hasPrefix("password=") ? "password=***" : String(part)
-        }
-        return String(text[...query]) + parameters.joined(separator: "&")
+        PQconninfoFree(options)
+        return true
     }
 
-    private static func redactKeywords(_ conninfo: String) -> String {
-        var out = ""
-        var rest = conninfo[...]
-        while let range = rest.range(of: "password") {
-            out += rest[..<range.lowerBound]
-            var after = rest[range.upperBound...]
-            let spaces = after.prefix(while: { $0 == " " })
-            after = after.dropFirst(spaces.count)
-            guard after.first == "=" else {
-                out += "password"
-                rest = rest[range.upperBound...]
-                continue
-            }
-            after = after.dropFirst().drop(while: { $0 == " " })
-            out += "password=***"
-            // the value: a quoted string with \' and \\ escapes, or up to whitespace
-            if after.first == "'" {
-                var index = after.index(after: after.startIndex)
-                while index < after.endIndex, after[index] != "'" {
-                    if after[index] == "\\" { index = after.index(after: index) }
-                    if index < after.endIndex { index = after.index(after: index) }
-                }
-                rest = index < after.endIndex ? after[after.index(after: index)...] : after[after.endIndex...]
-            } else {
-                rest = after.drop(while: { !$0.isWhitespace })
-            }
+    /// A conninfo value as libpq reads it back: bare if it can be, else in
+    /// single quotes with `\` and `'` escaped by a backslash.
+    static func quoted(_ value: String) -> String {
+        guard value.isEmpty || value.unicodeScalars.contains(where: { $0 == "'" || $0 == "\\" || $0 == "=" || $0.properties.isWhitespace }) else {
+            return value
         }
-        return out + rest
+        var out = "'"
+        for scalar in value.unicodeScalars {
+            if scalar == "'" || scalar == "\\" { out.unicodeScalars.append("\\") }
+            out.unicodeScalars.append(scalar)
+        }
+        return out + "'"
     }
 }

@@ -1,38 +1,46 @@
 import ArgumentParser
-import Decoding
-import Foundation
-import PostgresClient
+import AuditStore
 
 /// `walaudit attach`: start auditing tables.
 struct AttachCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attach",
         abstract: "Start auditing tables (sets REPLICA IDENTITY FULL and the actor trigger).",
-        discussion: "Example: walaudit attach public.orders public.customers --mask email --exclude password_hash"
+        discussion: """
+            Each --exclude and --mask names one column, exactly as the catalog spells it \
+            (no quotes, no splitting: --exclude 'a,b' is the column named "a,b"); repeat the \
+            option for more columns. They apply to every table given. Attaching a table again \
+            replaces its lists.
+
+            Example:
+              walaudit attach public.customers --mask email --mask phone \\
+                --exclude password_hash
+            """
     )
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Argument(help: "Tables to attach, e.g. public.orders.")
+    @Argument(help: ArgumentHelp("Tables to attach, e.g. public.orders (quote odd names as SQL does: '\"My table\"').",
+                                 valueName: "table"))
     var tables: [String]
 
-    @Option(help: ArgumentHelp("Columns never stored (comma-separated).", valueName: "col,…"))
-    var exclude: String = ""
+    @Option(help: ArgumentHelp("A column never stored; repeat for more.", valueName: "column"))
+    var exclude: [String] = []
 
-    @Option(help: ArgumentHelp("Columns stored as a keyed hash only (comma-separated).", valueName: "col,…"))
-    var mask: String = ""
+    @Option(help: ArgumentHelp("A column stored as a keyed hash only; repeat for more.", valueName: "column"))
+    var mask: [String] = []
 
     func run() throws {
         let source = try connection.connectSource()
-        let excluded = TextArray.literal(exclude.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
-        let masked = TextArray.literal(mask.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
         for table in tables {
             do {
-                try source.execute("SELECT walaudit.attach($1::regclass, $2::text[], $3::text[])", [table, excluded, masked])
-                print("attached \(table)")
+                try Attachment.attach(source, table: table, exclude: exclude, mask: mask)
+            } catch where error.message.hasPrefix("no such column") && (exclude + mask).contains(where: { $0.contains(",") }) {
+                throw CLIError("cannot attach \(table): \(error) (--exclude and --mask take one column each: --exclude a --exclude b)")
             } catch {
                 throw CLIError("cannot attach \(table): \(error)")
             }
+            print("attached \(table)")
         }
     }
 }
@@ -41,27 +49,20 @@ struct AttachCommand: ParsableCommand {
 struct DetachCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "detach",
-        abstract: "Stop auditing tables; the chain records a GAP event for each."
+        abstract: "Stop auditing tables; the chain records a GAP event (who detached it) for each.",
+        discussion: "Example: walaudit detach public.orders"
     )
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Argument(help: "Tables to detach.")
+    @Argument(help: ArgumentHelp("Tables to detach.", valueName: "table"))
     var tables: [String]
 
     func run() throws {
         let source = try connection.connectSource()
         for table in tables {
-            do {
-                try source.execute("SELECT walaudit.detach($1::regclass)", [table])
-                print("detached \(table)")
-            } catch {
-                throw CLIError("cannot detach \(table): \(error)")
-            }
+            try failing("cannot detach \(table)") { try Attachment.detach(source, table: table) }
+            print("detached \(table)")
         }
     }
-}
-
-extension Substring {
-    func trimmingCharacters(in set: CharacterSet) -> String { String(self).trimmingCharacters(in: set) }
 }

@@ -17,7 +17,8 @@ struct DecodeCommand: ParsableCommand {
                 -o include-timestamp=1 -o skip-empty-xacts=1 -f - | walaudit decode
 
             On malformed input it stops with exit status 1 and names the byte offset and \
-            the offending text; every line printed before that is a whole record.
+            the offending text; every line printed before that is a whole record. Exit \
+            status 2: stdin could not be read.
             """
     )
 
@@ -30,7 +31,7 @@ struct DecodeCommand: ParsableCommand {
             let count = chunk.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
             if count < 0 {
                 if errno == EINTR { continue }
-                throw ValidationError("cannot read stdin: \(String(cString: strerror(errno)))")
+                throw CLIError("cannot read stdin: \(String(cString: strerror(errno)))")
             }
             finished = count == 0
             stream.append(chunk[0..<count])
@@ -46,8 +47,7 @@ struct DecodeCommand: ParsableCommand {
                 }
             } catch {
                 output.flush()
-                FileHandle.standardError.write(Data("walaudit decode: malformed test_decoding input: \(error)\n".utf8))
-                throw ExitCode(1)
+                throw CLIError("malformed test_decoding input: \(error)", kind: .notIntact)
             }
             output.flush()
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AuditStore
 import EmbeddedPostgres
 import Foundation
 import Logging
@@ -27,6 +28,10 @@ struct DemoCommand: ParsableCommand {
             handler.logLevel = .warning
             return handler
         }
+        try failing("the demo failed") { try tellTheStory() }
+    }
+
+    private func tellTheStory() throws {
         step("Starting a throwaway PostgreSQL cluster")
         let cluster = try ThrowawayCluster()
         defer { cluster.shutdown() }
@@ -36,15 +41,15 @@ struct DemoCommand: ParsableCommand {
         note("PostgreSQL \(try dba.execute("SHOW server_version").scalar ?? "?") in \(cluster.directory), wal_level=logical")
 
         step("walaudit setup")
-        for line in try SetupCommand.install(source: dba, target: dba, slot: "walaudit") { note(line) }
+        for line in try Setup.install(source: dba, store: dba, slot: "walaudit") { note(line) }
 
         step("An application table, two database roles, and walaudit attach")
         try dba.execute("""
             CREATE TABLE orders (id integer PRIMARY KEY, customer text NOT NULL, amount numeric(10,2), status text);
             CREATE ROLE clerk LOGIN; CREATE ROLE manager LOGIN;
             GRANT SELECT, INSERT, UPDATE, DELETE ON orders TO clerk, manager;
-            SELECT walaudit.attach('orders');
             """)
+        try Attachment.attach(dba, table: "orders")
         note("attached public.orders (REPLICA IDENTITY FULL, actor trigger, DDL watch)")
 
         step("The capture worker starts")
@@ -52,12 +57,10 @@ struct DemoCommand: ParsableCommand {
 
         step("Changes by three actors")
         let app = try Connection(cluster.tcpConninfo(database: database, user: "clerk"), overrides: [("application_name", "shop-web")])
-        try app.execute("""
-            BEGIN;
-            SELECT walaudit.set_actor('alice@shop.example', '{"request_id": "r-17"}');
-            INSERT INTO orders VALUES (1, 'ACME', 120.00, 'new'), (2, 'Globex', 75.50, 'new'), (3, 'Initech', 9.99, 'new');
-            COMMIT;
-            """)
+        try app.execute("BEGIN")
+        try Attachment.setActor(app, "alice@shop.example", context: #"{"request_id": "r-17"}"#)
+        try app.execute("INSERT INTO orders VALUES (1, 'ACME', 120.00, 'new'), (2, 'Globex', 75.50, 'new'), (3, 'Initech', 9.99, 'new')")
+        try app.execute("COMMIT")
         note("shop-web (role clerk) for alice@shop.example: 3 orders")
         let manager = try Connection(cluster.conninfo(database: database, user: "manager"), overrides: [("application_name", "psql")])
         try manager.execute("UPDATE orders SET amount = 70.00, status = 'discounted' WHERE id = 2")
@@ -68,7 +71,7 @@ struct DemoCommand: ParsableCommand {
 
         let expected = 7
         let deadline = Date().addingTimeInterval(30)
-        while Int(try dba.execute("SELECT count(*) FROM walaudit.event_log").scalar ?? "0") ?? 0 < expected {
+        while try EventListing.count(dba) < expected {
             if let failure = background.failure { throw CLIError("the worker stopped: \(failure)") }
             guard Date() < deadline else { throw CLIError("the worker did not store the events within 30 s") }
             Thread.sleep(forTimeInterval: 0.1)
@@ -76,54 +79,45 @@ struct DemoCommand: ParsableCommand {
         background.stopAndWait()
 
         step("Who changed what, when (SELECT … FROM walaudit.events)")
-        let report = try dba.execute("""
-            SELECT seq, to_char(event_time AT TIME ZONE 'UTC', 'HH24:MI:SS'), operation, coalesce(table_name, ''),
-                   coalesce(row_key::text, ''), coalesce(db_user, '?') || coalesce(' as ' || nullif(role_name, db_user), ''),
-                   coalesce(app_user, ''), coalesce(application_name, ''),
-                   coalesce(array_to_string(changed_columns, ','), new_row->>'command_tag', '')
-            FROM walaudit.events ORDER BY seq
-            """)
-        printTable(["seq", "time", "what", "table", "row", "db user", "app user", "application", "columns / command"], report.rows)
+        let events = try EventListing.all(dba)
+        printTable(["seq", "time", "what", "table", "row", "db user", "app user", "application", "columns / command"], events.map { e in
+            [String(e.seq), e.time, e.operation, e.table ?? "", e.rowKey ?? "",
+             (e.dbUser ?? "?") + (e.roleName.map { $0 == e.dbUser ? "" : " as \($0)" } ?? ""),
+             e.appUser ?? "", e.applicationName ?? "", e.changedColumns?.joined(separator: ",") ?? e.commandTag ?? ""]
+        })
 
         step("walaudit verify")
-        let intact = try VerifyCommand.verify(dba)
+        let intact = try StoreVerification.verify(dba)
         note(intact.ok ? "intact: \(intact.checked) events, every hash and link holds" : "unexpected: \(intact.problem ?? "")")
 
         step("Retention and a legal hold, set by a data-protection officer (walaudit_admin)")
         try dba.execute("CREATE ROLE dpo LOGIN IN ROLE walaudit_admin")
         let dpo = try Connection(cluster.conninfo(database: database, user: "dpo"))
-        try dpo.execute("SET walaudit.actor = 'dana@shop.example'")
-        try dpo.execute("SELECT walaudit.set_retention('orders', '30 days')")
-        try dpo.execute(#"SELECT walaudit.place_legal_hold('dispute-2', 'Globex disputes order 2', 'orders', '{"id": 2}')"#)
+        try Retention.actAs(dpo, "dana@shop.example")
+        try Retention.setPolicy(dpo, table: "orders", keep: "30 days")
+        try Retention.placeLegalHold(dpo, name: "dispute-2", reason: "Globex disputes order 2", table: "orders", rowKey: #"{"id": 2}"#)
         note("set_retention('orders', '30 days'); place_legal_hold('dispute-2', …, 'orders', '{\"id\": 2}')")
         // The demo cannot wait a month: a superuser session may move the retention clock (recorded in the chain).
-        try dba.execute("SELECT set_config('walaudit.test_now', (now() + interval '1 year')::text, false)")
-        let retention = try dba.execute("SELECT table_name, purged, held FROM walaudit.apply_retention()")
-        try dba.execute("RESET walaudit.test_now")
-        for row in retention.rows {
-            note("a year later, apply_retention(): \(row[0] ?? "?"): \(row[1] ?? "0") payloads purged, \(row[2] ?? "0") kept by the hold")
+        let aYearLater = ISO8601DateFormatter().string(from: Date().addingTimeInterval(366 * 86_400))
+        for table in try Retention.apply(dba, dryRun: false, clock: aYearLater) {
+            note("a year later, apply_retention(): \(table.table): \(table.purged) payloads purged, \(table.held) kept by the hold")
         }
-        let policies = try dba.execute("""
-            SELECT seq, operation, coalesce(row_key::text, ''), CASE WHEN purged THEN 'purged' ELSE '' END,
-                   coalesce(db_user || coalesce(' for ' || app_user, ''), ''), coalesce(new_row->>'action', '')
-            FROM walaudit.events WHERE operation IN ('INSERT', 'UPDATE', 'DELETE', 'POLICY') ORDER BY seq
-            """)
-        printTable(["seq", "what", "row", "payload", "by", "policy action"], policies.rows)
-        let afterRetention = try VerifyCommand.verify(dba)
+        let changes = try EventListing.all(dba).filter { ["INSERT", "UPDATE", "DELETE", "POLICY"].contains($0.operation) }
+        printTable(["seq", "what", "row", "payload", "by", "policy action"], changes.map { e in
+            [String(e.seq), e.operation, e.rowKey ?? "", e.purged ? "purged" : "",
+             e.dbUser.map { $0 + (e.appUser.map { " for \($0)" } ?? "") } ?? "", e.policyAction ?? ""]
+        })
+        let afterRetention = try StoreVerification.verify(dba)
         note(afterRetention.ok ? "verify: intact: \(afterRetention.checked) events, \(afterRetention.purged) with purged payloads"
                                : "unexpected: \(afterRetention.problem ?? "")")
 
         step("A superuser quietly rewrites history")
-        let tampered = try dba.execute("SELECT seq FROM walaudit.event_log WHERE operation = 'UPDATE' LIMIT 1").scalar ?? "0"
-        try dba.execute("""
-            ALTER TABLE walaudit.event_log DISABLE TRIGGER walaudit_append_only;
-            UPDATE walaudit.event_log SET new_row = jsonb_set(new_row, '{amount}', '7.00') WHERE seq = \(tampered);
-            ALTER TABLE walaudit.event_log ENABLE ALWAYS TRIGGER walaudit_append_only;
-            """)
+        guard let tampered = events.first(where: { $0.operation == "UPDATE" })?.seq else { throw CLIError("no UPDATE event to tamper with") }
+        try TamperDrill.rewriteNewRow(dba, seq: tampered, path: "{amount}", value: "7.00")
         note("disabled the append-only trigger, set amount 70.00 → 7.00 in event \(tampered), re-enabled it")
 
         step("walaudit verify, again")
-        let caught = try VerifyCommand.verify(dba)
+        let caught = try StoreVerification.verify(dba)
         if caught.ok { throw CLIError("verify did not catch the tampering") }
         note("TAMPERED at seq \(caught.firstBadSeq!): \(caught.problem!)")
 
@@ -135,8 +129,8 @@ struct DemoCommand: ParsableCommand {
     private func step(_ title: String) { print("\n== \(title)") }
     private func note(_ text: String) { print("   \(text)") }
 
-    private func printTable(_ header: [String], _ rows: [[String?]]) {
-        let cells = [header] + rows.map { $0.map { $0 ?? "" } }
+    private func printTable(_ header: [String], _ rows: [[String]]) {
+        let cells = [header] + rows
         let widths = header.indices.map { column in cells.map { $0[column].count }.max() ?? 0 }
         for (index, row) in cells.enumerated() {
             print("   " + row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }

@@ -11,6 +11,8 @@ struct KeygenCommand: ParsableCommand {
             and the public key to FILE.pub (give it to auditors for `walaudit verify --public-key`). \
             Keep the private key away from the database's superusers: whoever holds it can sign \
             a rewritten history.
+
+            Example: walaudit keygen --out /etc/walaudit/signing.key
             """
     )
 
@@ -18,13 +20,11 @@ struct KeygenCommand: ParsableCommand {
     var out: String
 
     func run() throws {
-        do {
+        try failing("keygen failed") {
             let (privateKey, publicKey) = try Ed25519.generateKeyPair()
             try KeyFile.write(privateKey, label: "private", to: out, secret: true)
             try KeyFile.write(publicKey, label: "public", to: out + ".pub", secret: false)
-            print("private key: \(out)\npublic key:  \(out).pub")
-        } catch {
-            throw CLIError("keygen failed: \(error)")
         }
+        print("private key: \(out)\npublic key:  \(out).pub")
     }
 }

@@ -1,6 +1,6 @@
 import ArgumentParser
+import AuditStore
 import Decoding
-import Foundation
 import PostgresClient
 
 /// `walaudit retention`: run the retention policies (`retention apply`).
@@ -22,6 +22,8 @@ struct RetentionApplyCommand: ParsableCommand {
             payloads were purged and how many expired events legal holds kept. The call is \
             recorded as a POLICY event naming the login and --actor. The store login needs \
             walaudit_admin. Exit status: 0 done, 2 error.
+
+            Example (cron): walaudit retention apply --actor retention-cron --json
             """
     )
 
@@ -37,31 +39,28 @@ struct RetentionApplyCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let rows: [[String?]]
+        let store = try connection.connectTarget()
+        let results: [Retention.TableResult]
         do {
-            let store = try connection.connectTarget()
-            if let actor { try store.execute("SELECT set_config('walaudit.actor', $1, false)", [actor]) }
-            rows = try store.execute("SELECT table_name, purged, held FROM walaudit.apply_retention($1)", [dryRun ? "t" : "f"]).rows
-        } catch let error as PostgresError where error.sqlState == "42501" {
-            FileHandle.standardError.write(Data("walaudit retention apply: \(error.message); the store login needs walaudit_admin (GRANT walaudit_admin TO <login>)\n".utf8))
-            throw ExitCode(2)
+            results = try Retention.apply(store, dryRun: dryRun, actor: actor)
+        } catch where error.sqlState == "42501" {
+            throw CLIError("\(error.message); the store login needs walaudit_admin (GRANT walaudit_admin TO <login>)")
         } catch {
-            FileHandle.standardError.write(Data("walaudit retention apply: \(error)\n".utf8))
-            throw ExitCode(2)
+            throw CLIError("\(error)")
         }
         if json {
             print(JSONValue.object([
                 .init("dry_run", .bool(dryRun)),
-                .init("tables", .array(rows.map { row in
-                    .object([.init("table", .string(row[0] ?? "")), .init("purged", .number(row[1] ?? "0")),
-                             .init("held", .number(row[2] ?? "0"))])
+                .init("tables", .array(results.map { result in
+                    .object([.init("table", .string(result.table)), .init("purged", .number(result.purged)),
+                             .init("held", .number(result.held))])
                 })),
             ]).serialized)
             return
         }
-        if rows.isEmpty { print(dryRun ? "nothing would be purged" : "nothing to purge") }
-        for row in rows {
-            print("\(row[0] ?? "?"): \(row[1] ?? "0") \(dryRun ? "would be purged" : "purged"), \(row[2] ?? "0") kept by legal holds")
+        if results.isEmpty { print(dryRun ? "nothing would be purged" : "nothing to purge") }
+        for result in results {
+            print("\(result.table): \(result.purged) \(dryRun ? "would be purged" : "purged"), \(result.held) kept by legal holds")
         }
     }
 }

@@ -17,7 +17,11 @@ struct RunCommand: ParsableCommand {
             SIGINT or SIGTERM stops it cleanly: the current batch is committed and \
             confirmed, an unfinished transaction is left in the slot for the next run. \
             Lost connections (source or store) are retried with backoff; errors that a \
-            retry cannot fix stop it with exit status 1 and the fix.
+            retry cannot fix stop it with exit status 2 and the fix.
+
+            Example:
+              walaudit run --checkpoint-dir /var/lib/walaudit/checkpoints \\
+                --signing-key /etc/walaudit/signing.key
             """
     )
 
@@ -34,7 +38,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Ed25519 private key from `walaudit keygen` that signs the checkpoints.", valueName: "file"))
     var signingKey: String?
 
-    @Option(help: "Sign a checkpoint after this many new events.")
+    @Option(help: ArgumentHelp("Sign a checkpoint after this many new events.", valueName: "n"))
     var checkpointEvery: Int64 = 10_000
 
     @Option(help: ArgumentHelp("…or after this many seconds, also when idle (a heartbeat).", valueName: "seconds"))
@@ -51,6 +55,7 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        try connection.checkParsable()
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let logger = Logger(label: "walaudit.worker")
         for signalNumber in [SIGINT, SIGTERM] {
@@ -60,21 +65,12 @@ struct RunCommand: ParsableCommand {
                                                 slot: connection.slot)
         configuration.memoryLimit = transactionMemory << 20
         if let checkpointDir, let signingKey {
-            do {
-                configuration.signingKey = try KeyFile.read(signingKey, label: "private")
-            } catch {
-                throw CLIError("\(error)")
-            }
+            configuration.signingKey = try failing("cannot read the signing key") { try KeyFile.read(signingKey, label: "private") }
             configuration.checkpointFile = CheckpointFile(checkpointDir)
             configuration.checkpointEvents = checkpointEvery
             configuration.checkpointInterval = checkpointInterval
         }
         let worker = CaptureWorker(configuration, logger: logger, shouldStop: { stopRequested.load(ordering: .relaxed) })
-        do {
-            try worker.run()
-        } catch {
-            logger.error("\(error)")
-            throw ExitCode(1)
-        }
+        try failing("the worker stopped") { try worker.run() }
     }
 }

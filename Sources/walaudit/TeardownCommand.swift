@@ -1,6 +1,5 @@
 import ArgumentParser
-import Foundation
-import PostgresClient
+import AuditStore
 
 /// `walaudit teardown`: stop capturing on the source; the trail stays.
 struct TeardownCommand: ParsableCommand {
@@ -23,45 +22,27 @@ struct TeardownCommand: ParsableCommand {
 
     func run() throws {
         let slot = connection.slot
-        let source = try connection.connectSource()
-        let store = connection.targetConninfo == connection.sourceConninfo ? source : try connection.connectTarget()
+        let (source, store) = try connection.connectBoth()
+        let outcome: (detached: [String], slot: Teardown.SlotOutcome)
         do {
-            let slotRow = try source.execute("SELECT active_pid, confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
-                                             [slot]).rows.first
-            if let pid = slotRow?[0] {
-                throw CLIError("a worker is connected to slot \(slot) (pid \(pid)): stop it first (SIGTERM drains and exits)")
-            }
-            let tables = try source.execute("""
-                SELECT format('%I.%I', n.nspname, c.relname) FROM walaudit.capture_tables t
-                JOIN pg_class c ON c.oid = t.relid JOIN pg_namespace n ON n.oid = c.relnamespace ORDER BY 1
-                """).rows.compactMap { $0[0] }
-            for table in tables {
-                try source.execute("SELECT walaudit.detach($1::regclass)", [table])
-                print("detached \(table)")
-            }
-            guard let slotRow else {
-                print("no replication slot \(slot); the audit trail is kept")
-                return
-            }
-            guard dropSlot else {
-                print("""
-                    WARNING: replication slot \(slot) still exists and keeps the source's WAL from \(slotRow[1] ?? "?") on. \
-                    An abandoned slot fills the disk: once the worker has stored what is left (walaudit status: lag_bytes), \
-                    run walaudit teardown --drop-slot.
-                    """)
-                return
-            }
-            let stored = try store.execute("SELECT last_lsn::text FROM walaudit.capture_state WHERE slot = $1", [slot]).scalar
-            let current = try source.execute("SELECT pg_current_wal_lsn()::text").scalar
-            try store.execute("""
-                SELECT walaudit.append_event('GAP', NULL, NULL, NULL, NULL, jsonb_build_object(
-                    'reason', 'capture torn down', 'slot', $1::text, 'last_stored_lsn', $2::text, 'source_lsn', $3::text,
-                    'detail', 'the slot was dropped: changes committed after the last stored LSN are not in the trail'))
-                """, [slot, stored, current])
-            try source.execute("SELECT pg_drop_replication_slot($1)", [slot])
+            outcome = try Teardown.run(source: source, store: store, slot: slot, dropSlot: dropSlot)
+        } catch let busy as Teardown.WorkerConnected {
+            throw CLIError("\(busy)")
+        } catch {
+            throw CLIError(error, context: "teardown failed")
+        }
+        for table in outcome.detached { print("detached \(table)") }
+        switch outcome.slot {
+        case .absent:
+            print("no replication slot \(slot)")
+        case .kept(let confirmedLSN):
+            print("""
+                WARNING: replication slot \(slot) still exists and keeps the source's WAL from \(confirmedLSN ?? "?") on. \
+                An abandoned slot fills the disk: once the worker has stored what is left (walaudit status: lag_bytes), \
+                run walaudit teardown --drop-slot.
+                """)
+        case .dropped:
             print("dropped replication slot \(slot); a GAP event in the chain records where capture ended")
-        } catch let error as PostgresError {
-            throw CLIError("teardown failed: \(error)")
         }
         print("the audit trail (walaudit.event_log) is kept")
     }

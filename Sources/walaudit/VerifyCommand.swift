@@ -12,8 +12,15 @@ struct VerifyCommand: ParsableCommand {
         abstract: "Recheck every event of the audit trail against the hash chain.",
         discussion: """
             Recomputes each payload digest and event hash (docs/chain-format.md) in seq order \
-            and checks that no seq is missing and every link holds. Exit status: 0 intact, \
-            1 tampered (the first bad seq and what is wrong are printed), 2 error.
+            and checks that no seq is missing and every link holds. With --checkpoints and \
+            --public-key the chain must also end in what the worker signed, so a cut tail or a \
+            history rewritten by a superuser is caught too. Exit status: 0 intact, 1 tampered \
+            (the first bad seq and what is wrong are printed), 2 error.
+
+            Examples:
+              walaudit verify --checkpoints /var/lib/walaudit/checkpoints \\
+                --public-key signing.key.pub
+              walaudit verify --bundle october.jsonl --public-key signing.key.pub
             """
     )
 
@@ -48,19 +55,23 @@ struct VerifyCommand: ParsableCommand {
 
     func run() throws {
         if let bundle, let publicKey { return try verifyBundle(bundle, publicKey: publicKey) }
-        let report: VerificationReport
-        do {
-            var anchors: (checkpoints: [Checkpoint], publicKey: [UInt8])?
-            if let checkpoints, let publicKey {
-                anchors = (try CheckpointFile(checkpoints).readAll(), try KeyFile.read(publicKey, label: "public"))
-                if anchors!.checkpoints.isEmpty { throw CLIError("no checkpoints in \(CheckpointFile(checkpoints).path)") }
+        var anchors: CheckpointAnchors?
+        if let checkpoints, let publicKey {
+            let file = CheckpointFile(checkpoints)
+            anchors = try failing("cannot read the checkpoints") {
+                CheckpointAnchors(checkpoints: try file.readAll(), publicKey: try KeyFile.read(publicKey, label: "public"))
             }
-            report = try Self.verify(try connection.connectTarget(), jobs: jobs, connect: connection.connectTarget,
-                                     anchors: anchors, progress: isatty(STDERR_FILENO) == 1)
-        } catch {
-            FileHandle.standardError.write(Data("walaudit verify: \(error)\n".utf8))
-            throw ExitCode(2)
+            if anchors!.checkpoints.isEmpty { throw CLIError("no checkpoints in \(file.path)") }
         }
+        let store = try connection.connectTarget()
+        let progress = isatty(STDERR_FILENO) == 1
+        var shown: (@Sendable (Int) -> Void)?
+        if progress { shown = { count in writeStandardError("\rchecked \(count) events…") } }
+        let connection = self.connection
+        let report: VerificationReport = try failing("cannot read the audit store") {
+            try StoreVerification.verify(store, jobs: jobs, connect: { try connection.connectTarget() }, anchors: anchors, progress: shown)
+        }
+        if progress && report.checked >= 50_000 { writeStandardError("\r") }
         if json {
             print(JSONValue.object([
                 .init("ok", .bool(report.ok)), .init("checked", .number(String(report.checked))),
@@ -77,48 +88,25 @@ struct VerifyCommand: ParsableCommand {
         } else {
             print("TAMPERED at seq \(report.firstBadSeq!): \(report.problem!) (\(report.checked) events before it are intact)")
         }
-        if !report.ok { throw ExitCode(1) }
-    }
-
-    /// Checks the store's events with `jobs` connections reading seq ranges of
-    /// one snapshot (`StoreVerification`), against the checkpoints if given.
-    static func verify(_ store: Connection, jobs: Int = 1, connect: () throws -> Connection = { throw CLIError("one connection only") },
-                       anchors: (checkpoints: [Checkpoint], publicKey: [UInt8])? = nil,
-                       progress: Bool = false) throws -> VerificationReport {
-        var verifier = ChainVerifier()
-        if let anchors {
-            let chainID = try store.execute("SELECT chain_id::text FROM walaudit.chain").scalar ?? ""
-            verifier.anchor(to: anchors.checkpoints, publicKey: anchors.publicKey, chainID: chainID)
-        }
-        var shown: (@Sendable (Int) -> Void)?
-        if progress { shown = { count in writeStandardError("\rchecked \(count) events…") } }
-        let report = try StoreVerification.verify(store, jobs: jobs, connect: connect, verifier: verifier, progress: shown)
-        if progress && report.checked >= 50_000 { writeStandardError("\r") }
-        return report
+        if !report.ok { throw CLIError.notIntact }
     }
 
     /// `--bundle`: checks an export file line by line, offline.
     private func verifyBundle(_ path: String, publicKey: String) throws {
-        var verifier: BundleVerifier
-        do {
-            verifier = BundleVerifier(publicKey: try KeyFile.read(publicKey, label: "public"))
-            guard let file = fopen(path, "r") else { throw CLIError("cannot read \(path)") }
-            defer { fclose(file) }
-            var buffer: UnsafeMutablePointer<CChar>?
-            var capacity = 0
-            defer { free(buffer) }
-            while true {
-                let length = getline(&buffer, &capacity, file)
-                if length < 0 { break }
-                var line = String(cString: buffer!)
-                if line.hasSuffix("\n") { line.removeLast() }
-                guard verifier.check(line: line) else { break }
-            }
-            verifier.finish()
-        } catch {
-            FileHandle.standardError.write(Data("walaudit verify: \(error)\n".utf8))
-            throw ExitCode(2)
+        var verifier = BundleVerifier(publicKey: try failing("cannot read the public key") { try KeyFile.read(publicKey, label: "public") })
+        guard let file = fopen(path, "r") else { throw CLIError("cannot read \(path): \(String(cString: strerror(errno)))") }
+        defer { fclose(file) }
+        var buffer: UnsafeMutablePointer<CChar>?
+        var capacity = 0
+        defer { free(buffer) }
+        while true {
+            let length = getline(&buffer, &capacity, file)
+            if length < 0 { break }
+            var line = String(cString: buffer!)
+            if line.hasSuffix("\n") { line.removeLast() }
+            guard verifier.check(line: line) else { break }
         }
+        verifier.finish()
         let report = verifier.report
         if json {
             print(JSONValue.object([
@@ -134,11 +122,6 @@ struct VerifyCommand: ParsableCommand {
         } else {
             print("TAMPERED on line \(report.badLine ?? 0)\(report.badSeq.map { " (seq \($0))" } ?? ""): \(report.problem!)")
         }
-        if !report.ok { throw ExitCode(1) }
+        if !report.ok { throw CLIError.notIntact }
     }
-}
-
-/// Writes to standard error from any thread (progress lines of parallel checks).
-private func writeStandardError(_ text: String) {
-    _ = text.utf8CString.withUnsafeBufferPointer { write(STDERR_FILENO, $0.baseAddress, $0.count - 1) }
 }

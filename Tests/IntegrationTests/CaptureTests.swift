@@ -154,6 +154,35 @@ import TestSupport
         #expect(sameEmailSameHash == "1")
     }
 
+    /// `--exclude` and `--mask` take one column each, exactly as named: a
+    /// comma is part of the name, so `--exclude 'a,b'` excludes the column
+    /// "a,b" and neither a nor b; the options repeat for more columns.
+    @Test func excludeTakesOneColumnNameEvenWithAComma() throws {
+        let harness = try WalauditHarness.make()
+        let db = harness.database
+        try db.connection.execute(#"CREATE TABLE t (id integer PRIMARY KEY, a text, b text, "a,b" text, c text, d text)"#)
+        try harness.expectSuccess(["attach", "t", "--exclude", "a,b", "--exclude", "c", "--mask", "d"])
+        #expect(try db.connection.execute("SELECT exclude_columns::text, mask_columns::text FROM walaudit.attached_tables").rows
+                == [[#"{"a,b",c}"#, "{d}"]])
+        let worker = try harness.startWorker()
+        try db.connection.execute("INSERT INTO t VALUES (1, 'A', 'B', 'secret-ab', 'secret-c', 'secret-d')")
+        try harness.waitForEvents(atLeast: 2)
+        #expect(worker.stop() == 0, "\(worker.log)")
+        let stored = try db.connection.execute("""
+            SELECT (SELECT string_agg(k, ' ' ORDER BY k) FROM jsonb_object_keys(new_row) k), new_row->>'a', new_row->>'b',
+                   new_row->>'d' LIKE 'hmac-sha256:%', changed_columns::text
+            FROM walaudit.event_log WHERE operation = 'INSERT'
+            """).rows
+        #expect(stored == [["a b d id", "A", "B", "t", "{id,a,b,d}"]])
+        #expect(try db.connection.execute("SELECT count(*) FROM walaudit.event_log WHERE new_row::text LIKE '%secret%'").scalar == "0")
+
+        // The comma form for two columns names one that does not exist: refused, with the form that works.
+        let commaList = try WalauditBinary.run(["attach", "t", "--exclude", "a,c"] + harness.connectionArguments)
+        #expect(commaList.status == 2)
+        #expect(commaList.stderr.contains("no such column") && commaList.stderr.contains("--exclude a --exclude b"), "\(commaList.stderr)")
+        #expect(try db.connection.execute("SELECT exclude_columns::text FROM walaudit.attached_tables").scalar == #"{"a,b",c}"#)
+    }
+
     /// A configuration changed inside a transaction applies from that point
     /// of it on: the rows written before the new exclusion keep the column,
     /// those after it lose it.

@@ -57,10 +57,51 @@ import TestSupport
         }
     }
 
+    /// Redaction reads a conninfo as libpq does (PQconninfoParse) and writes
+    /// it back in libpq's keyword order, password fields masked: quoting,
+    /// escapes and percent-encoding cannot smuggle a password past it, and a
+    /// value that merely contains "password=" is shown as the value it is.
     @Test func connectionStringsAreRedacted() {
-        #expect(ConnectionString.redacted("host=x password=s3cret user=u") == "host=x password=*** user=u")
-        #expect(ConnectionString.redacted("host=x password = 'a b\\' c' user=u") == "host=x password=*** user=u")
-        #expect(ConnectionString.redacted("postgresql://u:s3cret@h:5432/db?sslmode=off&password=p2")
-                    == "postgresql://u:***@h:5432/db?sslmode=off&password=***")
+        let cases: [(String, String)] = [
+            ("host=x password=s3cret user=u", "user=u password=*** host=x"),
+            // Spaces around '=', a quoted value with a space and an escaped quote.
+            (#"host=x password = 'a b\' c' user=u"#, "user=u password=*** host=x"),
+            // Quoted values elsewhere keep their spaces, quotes and backslashes, quoted so libpq reads them back.
+            (#"host=x application_name='shop \'web\' \\ 1' password='p w\'d s3cret'"#,
+             #"password=*** host=x application_name='shop \'web\' \\ 1'"#),
+            // "password=" inside another value is not a password; the real one is hidden.
+            ("host=x application_name='password=visible' password=s3cret", "password=*** host=x application_name='password=visible'"),
+            ("options='-c password=x' password=s3cret dbname=d", "password=*** dbname=d options='-c password=x'"),
+            // URLs: user:password@, percent-encoding, password in the query, sslpassword.
+            ("postgresql://u:s3cret@h:5432/db?sslmode=disable&password=p2", "user=u password=*** dbname=db host=h port=5432 sslmode=disable"),
+            ("postgres://al%69ce:s3%63r%65t%40%3A@h/d%20b?application_name=a%20b", "user=alice password=*** dbname='d b' host=h application_name='a b'"),
+            ("postgresql://h/db?sslpassword=k3y-s3cret&sslmode=require", "dbname=db host=h sslmode=require sslpassword=***"),
+            ("postgresql:///db?host=/tmp&password=s3cret", "password=*** dbname=db host=/tmp"),
+            // A dbname that is itself a URL or conninfo.
+            ("dbname=postgresql://u:s3cret@h/db", "dbname='user=u password=*** dbname=db host=h'"),
+            ("", ""),
+        ]
+        for (conninfo, expected) in cases {
+            let redacted = ConnectionString.redacted(conninfo)
+            #expect(redacted == expected, "\(conninfo)")
+            #expect(!redacted.contains("s3cr") && !redacted.contains("s3%63") && !redacted.contains("p2") && !redacted.contains("k3y"), "\(redacted)")
+        }
+        // What libpq cannot parse is not shown at all: its pieces could be anything.
+        for broken in ["host=x password='s3cret", "postgresql://u:s3%zzcret@h/db", "password"] {
+            #expect(ConnectionString.redacted(broken) == "(a connection string libpq cannot parse)", "\(broken)")
+        }
+    }
+
+    /// The errors of a connection that could not be made name the target
+    /// without its password, for the URL form too.
+    @Test func connectionErrorsHideTheURLPassword() throws {
+        let cluster = try TestServer.cluster()
+        do {
+            _ = try Connection("postgresql://postgres:s3cr%65t@/no_such_db?host=\(cluster.directory)&port=\(cluster.port)")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.message.contains("no_such_db"), "\(error.message)")
+            #expect(!error.message.contains("s3cr"), "\(error.message)")
+        }
     }
 }

@@ -17,10 +17,11 @@ import TestSupport
         let worker = try harness.startWorker()
         let transactions = 4 * 300
         let pgbench = try harness.spawnPgbench(transactionsPerClient: 300)
+        var random = DrillRandom()
         var cuts = 0
         var finished = false
         while !finished || cuts < 10 {
-            Thread.sleep(forTimeInterval: Double.random(in: 0.1...0.4))
+            random.pause(0.1...0.4)
             let ended = try db.connection.execute("""
                 SELECT count(pg_terminate_backend(active_pid)) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL
                 """, [harness.slot]).scalar
@@ -32,8 +33,8 @@ import TestSupport
             }
         }
         try harness.waitForEvents(atLeast: 4 + 4 * transactions, timeout: 120)
-        Thread.sleep(forTimeInterval: 1)  // a duplicate would arrive now
-        #expect(worker.stop() == 0, "\(worker.log)")
+        try harness.waitForConfirmationOfCurrentWAL()  // a duplicate would be stored by now
+        #expect(worker.stop() == 0, "\(random): \(worker.log)")
         #expect(worker.log.contains("retrying"), "the cuts were noticed")
         let counts = try db.connection.execute("""
             SELECT table_name, count(*), count(DISTINCT (lsn, lsn_position)) FROM walaudit.event_log
@@ -41,7 +42,7 @@ import TestSupport
             """).rows
         let expected = ["pgbench_accounts", "pgbench_branches", "pgbench_history", "pgbench_tellers"]
             .map { [$0, String(transactions), String(transactions)] }
-        #expect(counts == expected, "after \(cuts) cuts")
+        #expect(counts == expected, "after \(cuts) cuts, \(random)")
         #expect(try WalauditBinary.run(["verify"] + harness.connectionArguments).status == 0)
     }
 
@@ -186,11 +187,12 @@ import TestSupport
         try harness.attachPgbench()
         let transactions = 4 * 250
         let pgbench = try harness.spawnPgbench(transactionsPerClient: 250)
+        var random = DrillRandom()
         var kills = 0
         var finished = false
         while kills < 30 || !finished {
             let worker = try harness.startWorker(checkpointArguments)
-            Thread.sleep(forTimeInterval: Double.random(in: 0.05...0.4))
+            random.pause(0.05...0.4)
             worker.kill()
             kills += 1
             var status: Int32 = 0
@@ -201,12 +203,12 @@ import TestSupport
         }
         let worker = try harness.startWorker(checkpointArguments)
         try harness.waitForEvents(atLeast: 4 + 4 * transactions, timeout: 120)
-        Thread.sleep(forTimeInterval: 1)  // a duplicate would arrive now
-        #expect(worker.stop() == 0, "\(worker.log)")
+        try harness.waitForConfirmationOfCurrentWAL()  // a duplicate would be stored by now
+        #expect(worker.stop() == 0, "\(random): \(worker.log)")
         let counts = try db.connection.execute("""
             SELECT count(*), count(DISTINCT (lsn, lsn_position)) FROM walaudit.event_log WHERE operation IN ('INSERT', 'UPDATE', 'DELETE')
             """).rows
-        #expect(counts == [[String(4 * transactions), String(4 * transactions)]], "after \(kills) kills")
+        #expect(counts == [[String(4 * transactions), String(4 * transactions)]], "after \(kills) kills, \(random)")
         let checked = try WalauditBinary.run(["verify", "--checkpoints", directory + "/checkpoints", "--public-key", directory + "/key.pub"]
                                              + harness.connectionArguments)
         #expect(checked.status == 0, "\(String(decoding: checked.stdout, as: UTF8.self)) \(checked.stderr)")
@@ -240,11 +242,13 @@ import TestSupport
         try harness.waitForEvents(atLeast: 11)
         try db.connection.execute("UPDATE disk SET is_full = true")
         try db.connection.execute("INSERT INTO t SELECT generate_series(11, 60)")
-        Thread.sleep(forTimeInterval: 3)
+        // Until the worker has met the full disk (not a fixed pause): then nothing more may be stored.
+        let deadline = Date().addingTimeInterval(30)
+        while !worker.log.contains("No space left on device") && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(worker.log.contains("No space left on device"), "\(worker.log)")
         #expect(try db.connection.execute("SELECT count(*) FROM walaudit.event_log").scalar == "11")
         let confirmedDuringOutage = try db.connection.execute(
             "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1", [harness.slot]).scalar!
-        #expect(worker.log.contains("No space left on device"), "\(worker.log)")
         try db.connection.execute("UPDATE disk SET is_full = false")
         try harness.waitForEvents(atLeast: 61, timeout: 60)
         #expect(worker.stop() == 0, "\(worker.log)")
@@ -266,7 +270,8 @@ import TestSupport
         defer { storeCluster.shutdown() }
         let source = try TestServer.freshDatabase()
         let target = storeCluster.conninfo(database: try storeCluster.createDatabase(prefix: "store"))
-        let connection = ["--source", source.conninfo, "--target", target, "--slot", String(source.name.prefix(60))]
+        let slot = String(source.name.prefix(60))
+        let connection = ["--source", source.conninfo, "--target", target, "--slot", slot]
         #expect(try WalauditBinary.run(["setup"] + connection).status == 0)
         try source.connection.execute("CREATE TABLE t (id integer PRIMARY KEY)")
         #expect(try WalauditBinary.run(["attach", "t"] + connection).status == 0)
@@ -297,7 +302,7 @@ import TestSupport
         try storeCluster.start()
         try write(5)
         try waitFor(1 + next)
-        Thread.sleep(forTimeInterval: 1)  // a duplicate would arrive now
+        try WalauditHarness.waitForConfirmationOfCurrentWAL(source: source.connection, slot: slot)  // a duplicate would be stored by now
         #expect(worker.stop() == 0, "\(worker.log)")
         #expect(worker.log.contains("retrying"), "the outage was noticed")
         #expect(try Connection(target).execute("""

@@ -70,6 +70,30 @@ public struct WalauditHarness {
         }
         throw HarnessError("timed out waiting for \(count) events; the store has \(seen)")
     }
+
+    /// Waits until the worker has confirmed the slot up to the source's WAL
+    /// position as of this call: everything committed before it has been
+    /// streamed, stored and confirmed, so a duplicate of any of it would be
+    /// in the store by now (default timeout 60 s).
+    public func waitForConfirmationOfCurrentWAL(timeout: Double = 60) throws {
+        try Self.waitForConfirmationOfCurrentWAL(source: Connection(database.conninfo), slot: slot, timeout: timeout)
+    }
+
+    /// The same for any source connection and slot.
+    public static func waitForConfirmationOfCurrentWAL(source: Connection, slot: String, timeout: Double = 60) throws {
+        let target = try source.execute("SELECT pg_current_wal_lsn()::text").scalar ?? "0/0"
+        let deadline = Date().addingTimeInterval(timeout)
+        var confirmed: String?
+        while Date() < deadline {
+            let row = try source.execute("""
+                SELECT confirmed_flush_lsn::text, confirmed_flush_lsn >= $2::pg_lsn FROM pg_replication_slots WHERE slot_name = $1
+                """, [slot, target]).rows.first
+            confirmed = row?[0] ?? nil
+            if row?[1] == "t" { return }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw HarnessError("timed out waiting for the worker to confirm \(target); slot \(slot) is confirmed up to \(confirmed ?? "nothing")")
+    }
 }
 
 /// pgbench as a workload for the drills.

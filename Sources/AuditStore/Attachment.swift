@@ -1,0 +1,43 @@
+import Decoding
+import PostgresClient
+
+/// Attaching and detaching tables on the source (walaudit.attach/detach),
+/// and the application actor a session's changes are recorded under.
+public enum Attachment {
+    /// Starts auditing `table` (a name as `regclass` reads it, e.g.
+    /// `public.orders` or `"Odd ""name"""`). Each element of `exclude` and
+    /// `mask` is one column name, taken as is: `a,b` is the column named "a,b".
+    public static func attach(_ source: Connection, table: String, exclude: [String] = [], mask: [String] = []) throws(PostgresError) {
+        try source.execute("SELECT walaudit.attach($1::regclass, $2::text[], $3::text[])",
+                           [table, TextArray.literal(exclude), TextArray.literal(mask)])
+    }
+
+    /// Stops auditing `table`; the chain records it.
+    public static func detach(_ source: Connection, table: String) throws(PostgresError) {
+        try source.execute("SELECT walaudit.detach($1::regclass)", [table])
+    }
+
+    /// The attached tables as `schema.table` with their names as attached
+    /// (`walaudit.attached_tables`, readable by walaudit_reader).
+    public static func attachedTables(_ source: Connection) throws(PostgresError) -> [String] {
+        try source.execute("SELECT format('%I.%I', schema_name, table_name) FROM walaudit.attached_tables ORDER BY 1")
+            .rows.compactMap { $0[0] }
+    }
+
+    /// Detaches every attached table, by its current name; returns the names.
+    public static func detachAll(_ source: Connection) throws(PostgresError) -> [String] {
+        let tables = try source.execute("""
+            SELECT format('%I.%I', n.nspname, c.relname) FROM walaudit.capture_tables t
+            JOIN pg_class c ON c.oid = t.relid JOIN pg_namespace n ON n.oid = c.relnamespace ORDER BY 1
+            """).rows.compactMap { $0[0] }
+        for table in tables { try detach(source, table: table) }
+        return tables
+    }
+
+    /// Names the application user (and context, a JSON object) that the
+    /// session's next changes are recorded under (`walaudit.set_actor`);
+    /// call it inside the transaction that makes them.
+    public static func setActor(_ connection: Connection, _ actor: String, context: String = "{}") throws(PostgresError) {
+        try connection.execute("SELECT walaudit.set_actor($1, $2::jsonb)", [actor, context])
+    }
+}
