@@ -62,9 +62,9 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["EmbeddedPostgres", "PostgresClient"],
                 path: "Tests/TestSupport"),
         .testTarget(name: "DecodingTests", dependencies: ["Decoding"]),
-        .testTarget(name: "ReplicationTests", dependencies: ["Replication", "Decoding"]),
-        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Decoding"]),
-        .testTarget(name: "AssemblyTests", dependencies: ["Capture", "Ledger"]),
+        .testTarget(name: "ReplicationTests", dependencies: ["Replication", "Decoding", "TestSupport"]),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Decoding", "TestSupport"]),
+        .testTarget(name: "AssemblyTests", dependencies: ["Capture", "Ledger", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "AuditStore", "Capture", "Decoding", "Ledger", "PostgresClient", "EmbeddedPostgres", "TestSupport", "Worker", "walaudit",
             .product(name: "Logging", package: "swift-log"),

@@ -72,14 +72,6 @@ public struct StoreStateError: Error, CustomStringConvertible, Sendable {
 
 /// The store's record of signed checkpoints (`walaudit.checkpoint_log`).
 public enum CheckpointLog {
-    /// The id every checkpoint of this store names.
-    public static func chainID(_ store: Connection) throws -> String {
-        guard let id = try store.execute("SELECT chain_id::text FROM walaudit.chain").scalar else {
-            throw StoreStateError("the audit store has no chain id (walaudit.chain is empty): run `walaudit setup`")
-        }
-        return id
-    }
-
     /// Records a checkpoint that is already in the external file.
     public static func record(_ checkpoint: Checkpoint, _ store: Connection) throws(PostgresError) {
         try store.execute("""

@@ -75,6 +75,10 @@ public final class Connection {
     /// Server notices (e.g. "relation already exists, skipping") are not
     /// errors and are not printed.
     public static func open(_ conninfo: String, overrides: [(String, String)], purpose: String) throws(PostgresError) -> OpaquePointer {
+        // libpq's parse error may quote the piece it could not read, which may be a password.
+        guard ConnectionString.isParsable(conninfo) else {
+            throw PostgresError(message: "could not \(purpose) the database: the connection string is not one libpq can parse (not shown: it may hold a password)")
+        }
         guard let handle = connect(conninfo, overrides: overrides) else {
             throw PostgresError(message: "libpq could not allocate a connection")
         }

@@ -24,7 +24,10 @@ final class CheckpointSigner {
         everyEvents = configuration.checkpointEvents
         interval = configuration.checkpointInterval
         last = try file.readAll().last
-        chainID = try CheckpointLog.chainID(store)
+        guard let chainID = try ChainHead.chainID(store) else {
+            throw StoreStateError("the audit store has no chain id (walaudit.chain is empty): run `walaudit setup`")
+        }
+        self.chainID = chainID
         // A new chain starts a new file with its own genesis checkpoint;
         // continuing another chain's file would hide the restart.
         if let other = last?.chainID, other != chainID {

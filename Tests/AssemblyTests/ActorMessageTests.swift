@@ -1,6 +1,7 @@
 @testable import Capture
 import Ledger
 import Testing
+import TestSupport
 
 /// The worker reuses the actor of a recent `walaudit.actor` message whose
 /// bytes after the xid repeat; whatever the messages, the answer must be the
@@ -14,17 +15,17 @@ import Testing
     }
 
     @Test func reusedActorsAreWhatAFullParseSays() {
-        var generator = SystemRandomNumberGenerator()
+        var generator = SeededRandom()
         var assembler = TransactionAssembler(tables: [:])
         let users = ["app", "batch", "dpo"], roles = ["app", "auditor"], appUsers: [String?] = [nil, "alice", "bob"]
         let contexts = ["{}", "{\"request_id\" : \"r1\"}", "{\"request_id\" : \"r2\"}"]
         var messages: [[UInt8]] = []
         for _ in 0..<2_000 {
             let xid = String(UInt64.random(in: 1...5_000_000_000, using: &generator))  // past UInt32: truncated like the parse
-            var message = Self.message(xid: xid, user: users.randomElement()!, role: roles.randomElement()!,
-                                       appUser: appUsers.randomElement()!, context: contexts.randomElement()!,
-                                       pid: Int.random(in: 100...101))
-            switch Int.random(in: 0..<12) {
+            var message = Self.message(xid: xid, user: users.randomElement(using: &generator)!, role: roles.randomElement(using: &generator)!,
+                                       appUser: appUsers.randomElement(using: &generator)!, context: contexts.randomElement(using: &generator)!,
+                                       pid: Int.random(in: 100...101, using: &generator))
+            switch Int.random(in: 0..<12, using: &generator) {
             case 0: message = Array(String(decoding: message, as: UTF8.self).replacingOccurrences(of: "\"pid\"", with: "\"xid\" : \"1\", \"pid\"").utf8)
             case 1: message.removeLast()                                      // not JSON
             case 2: message = Array(#"{"v" : 1, "xid" : "12345678901234567890123", "session_user" : "x"}"#.utf8)
@@ -35,7 +36,7 @@ import Testing
             }
             messages.append(message)
             // Repeats, as statements of one transaction send them.
-            if Bool.random() { messages.append(message) }
+            if Bool.random(using: &generator) { messages.append(message) }
         }
         for message in messages {
             let expected = TransactionAssembler.parseActor(message)

@@ -7,7 +7,7 @@ import TestSupport
 /// Exactly once across SIGKILL: the worker is killed at random moments
 /// while pgbench writes, and the store must end up with every committed
 /// change once, in commit order, with an unbroken chain. The moments come
-/// from a seeded generator: the seed is printed, WALAUDIT_DRILL_SEED replays.
+/// from a seeded generator: the seed is printed, WALAUDIT_TEST_SEED replays.
 @Suite(.tags(.drill)) struct CrashTests {
     @Test func killNineUnderPgbenchLosesAndDuplicatesNothing() throws {
         let harness = try WalauditHarness.make()
@@ -16,7 +16,7 @@ import TestSupport
 
         let clients = 4, transactionsPerClient = 400
         let pgbench = try harness.spawnPgbench(transactionsPerClient: transactionsPerClient)
-        var random = DrillRandom()
+        var random = SeededRandom()
         var kills = 0
         var pgbenchDone = false
         var pgbenchStatus: Int32 = -1

@@ -17,7 +17,7 @@ import TestSupport
         let worker = try harness.startWorker()
         let transactions = 4 * 300
         let pgbench = try harness.spawnPgbench(transactionsPerClient: 300)
-        var random = DrillRandom()
+        var random = SeededRandom()
         var cuts = 0
         var finished = false
         while !finished || cuts < 10 {
@@ -187,7 +187,7 @@ import TestSupport
         try harness.attachPgbench()
         let transactions = 4 * 250
         let pgbench = try harness.spawnPgbench(transactionsPerClient: 250)
-        var random = DrillRandom()
+        var random = SeededRandom()
         var kills = 0
         var finished = false
         while kills < 30 || !finished {

@@ -68,10 +68,10 @@ import TestSupport
         try expectFatal(harness, saying: "run `walaudit setup`")
     }
 
-    /// `walaudit run` stops by itself with status 1 and `message`, without a retry.
+    /// `walaudit run` stops by itself with status 2 and `message`, without a retry.
     private func expectFatal(_ harness: WalauditHarness, saying message: String) throws {
         let worker = try harness.startWorker()
-        #expect(worker.waitForExit() == 1)
+        #expect(worker.waitForExit() == 2)
         #expect(worker.log.contains(message), "\(worker.log)")
         #expect(!worker.log.contains("retrying"), "\(worker.log)")
     }

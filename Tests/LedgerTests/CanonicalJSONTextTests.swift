@@ -2,6 +2,7 @@ import Decoding
 import Foundation
 @testable import Ledger
 import Testing
+import TestSupport
 
 /// The verifier encodes stored JSON text directly; it must give exactly the
 /// bytes of parsing the text and encoding the tree (what the writer hashed).
@@ -33,7 +34,7 @@ import Testing
     }
 
     @Test func randomDocumentsMatch() throws {
-        var rng = SeededGenerator(seed: 42)
+        var rng = SeededRandom()
         for _ in 0..<2_000 {
             let text = Self.randomJSON(&rng, depth: 0)
             #expect(try Self.viaText(text) == Self.viaTree(text), "\(text)")
@@ -45,7 +46,7 @@ import Testing
         #expect(throws: JSONSyntaxError.self) { try Self.viaText(text) }
     }
 
-    static func randomJSON(_ rng: inout SeededGenerator, depth: Int) -> String {
+    static func randomJSON(_ rng: inout SeededRandom, depth: Int) -> String {
         let keys = ["a", "b", "id", "é", "e\u{301}", "aa", "B", "", "ключ", "k\"q"]
         switch Int.random(in: 0..<(depth > 3 ? 5 : 7), using: &rng) {
         case 0: return "null"
@@ -62,24 +63,11 @@ import Testing
     }
 }
 
-/// A deterministic generator (SplitMix64), so a failure can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Numbers already in numeric's output form are taken as they are; every
 /// other form is rewritten. Both ways must agree on every JSON number.
 @Suite struct NumericTextTests {
     @Test func shortcutAgreesWithTheRewrite() {
-        var generator = SystemRandomNumberGenerator()
+        var generator = SeededRandom()
         func digits(_ range: ClosedRange<Int>) -> String {
             String((0..<Int.random(in: range, using: &generator)).map { _ in "0012345679".randomElement(using: &generator)! })
         }

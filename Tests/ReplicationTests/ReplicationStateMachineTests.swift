@@ -1,7 +1,7 @@
 import Decoding
-import Foundation
 import Replication
 import Testing
+import TestSupport
 
 /// The feedback rules, without I/O: every ordering of stream, store and
 /// clock that matters, each replayable.
@@ -95,7 +95,7 @@ import Testing
     }
 
     @Test func feedbackGoesOutEveryIntervalWhenNothingHappens() {
-        var machine = Self.streaming()
+        let machine = Self.streaming()
         #expect(machine.nextStep(now: 9.9) == .read(until: 10, gather: 0))
         #expect(machine.nextStep(now: 10) == .sendFeedback(LSN(100)))
     }
@@ -149,11 +149,9 @@ import Testing
     /// a store that commits in batches, late: no feedback ever confirms past
     /// the first transaction with events that is not stored yet, and once
     /// everything is stored and the server idles, all of it is confirmed.
-    /// The seed is printed; set WALAUDIT_TEST_SEED to replay one.
+    /// The seed is printed; WALAUDIT_TEST_SEED replays a run.
     @Test func noOrderingConfirmsPastWhatIsStored() {
-        let seed = Seed.fromEnvironment()
-        print("noOrderingConfirmsPastWhatIsStored seed \(seed.value) (WALAUDIT_TEST_SEED=\(seed.value) to replay)")
-        var random = seed.generator()
+        var random = SeededRandom()
         for round in 0..<200 {
             var machine = Machine(startingAt: LSN(1_000), now: 0)
             var now = 0.0
@@ -190,7 +188,7 @@ import Testing
                 }
                 if let confirmed = Self.settle(&machine, now: now) {
                     let limit = pending.first.map { $0 - 1 } ?? sentWalEnd
-                    #expect(confirmed.rawValue <= limit, "round \(round): confirmed \(confirmed) past unstored work (limit \(limit))")
+                    #expect(confirmed.rawValue <= limit, "\(random), round \(round): confirmed \(confirmed) past unstored work (limit \(limit))")
                     if confirmed.rawValue > limit { return }
                 }
             }
@@ -206,30 +204,5 @@ import Testing
             Self.settle(&machine, now: now)
             #expect(machine.confirmed == LSN(lsn + 10), "round \(round)")
         }
-    }
-}
-
-/// A replayable seed for randomized tests: WALAUDIT_TEST_SEED or a fresh one.
-struct Seed {
-    let value: UInt64
-
-    static func fromEnvironment() -> Seed {
-        let given = ProcessInfo.processInfo.environment["WALAUDIT_TEST_SEED"].flatMap(UInt64.init)
-        return Seed(value: given ?? UInt64.random(in: 1...UInt64.max))
-    }
-
-    func generator() -> SplitMix64 { SplitMix64(state: value) }
-}
-
-/// SplitMix64: a tiny seeded generator (the standard library's is not seedable).
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,19 +1,19 @@
 import Foundation
 
-/// The randomness of a drill, replayable: a SplitMix64 generator whose seed
-/// is printed when the drill starts. `WALAUDIT_DRILL_SEED=<seed>` sets it,
-/// so a failing drill runs again with the same kill and cut times (the
-/// machine's own timing still varies).
-public struct DrillRandom: RandomNumberGenerator, CustomStringConvertible {
+/// The randomness of a test, replayable: a SplitMix64 generator whose seed
+/// is printed when the test starts. `WALAUDIT_TEST_SEED=<seed>` sets it, so
+/// a failing test runs again with the same inputs, and a drill with the same
+/// kill and cut times (the machine's own timing still varies).
+public struct SeededRandom: RandomNumberGenerator, CustomStringConvertible {
     public let seed: UInt64
     private var state: UInt64
 
-    /// `drill` names the drill in the printed line (default: the calling function).
-    public init(_ drill: String = #function) {
-        let configured = ProcessInfo.processInfo.environment["WALAUDIT_DRILL_SEED"].flatMap { UInt64($0) }
+    /// `test` names the test in the printed line (default: the calling function).
+    public init(_ test: String = #function) {
+        let configured = ProcessInfo.processInfo.environment["WALAUDIT_TEST_SEED"].flatMap { UInt64($0) }
         seed = configured ?? UInt64.random(in: 1...UInt64(UInt32.max))
         state = seed
-        print("drill \(drill): seed \(seed)\(configured == nil ? "" : " (from WALAUDIT_DRILL_SEED)"); replay with WALAUDIT_DRILL_SEED=\(seed)")
+        print("\(test): seed \(seed)\(configured == nil ? "" : " (from WALAUDIT_TEST_SEED)"); replay with WALAUDIT_TEST_SEED=\(seed)")
     }
 
     public mutating func next() -> UInt64 {
