@@ -35,7 +35,7 @@ public struct Actor: Equatable, Sendable {
 public struct AuditEvent: Equatable, Sendable {
     public enum Operation: String, Sendable {
         case insert = "INSERT", update = "UPDATE", delete = "DELETE", truncate = "TRUNCATE"
-        case ddl = "DDL", policy = "POLICY", gap = "GAP", checkpoint = "CHECKPOINT"
+        case ddl = "DDL", policy = "POLICY", gap = "GAP"
     }
 
     /// Commit time of the source transaction (or the time of a non-row event).
