@@ -9,12 +9,8 @@ public final class EventStore {
     private var buffer = BinaryCopyWriter()
     private var copying = false
 
-    /// Columns in the order `appendRow` writes them.
-    static let columns = """
-        seq, event_time, operation, schema_name, table_name, changed_columns, db_user, role_name, app_user, \
-        app_context, application_name, client_addr, client_port, backend_pid, xid, lsn, lsn_position, row_key, \
-        old_row, new_row, payload_salt, payload_digest, prev_hash, hash
-        """
+    /// Columns in the order `appendRow` writes them: the chain's, as `EventField` orders them.
+    static let columns = EventField.stored.map(\.name).joined(separator: ", ")
 
     public init(connection: Connection) {
         self.connection = connection
@@ -76,46 +72,29 @@ public final class EventStore {
         buffer.removeAll()
     }
 
-    /// One row in COPY's binary format, written straight into the buffer.
+    /// One row in COPY's binary format, written straight into the buffer:
+    /// each field of `EventField` as its column's type.
     private func appendRow(_ c: ChainedEvent) throws(PostgresError) {
-        let e = c.event
-        buffer.row(fields: 24)
-        buffer.int8(c.seq)
-        buffer.timestamp(microsecondsSinceUnixEpoch: e.eventTime.microsecondsSinceEpoch)
-        buffer.text(e.operation.rawValue)
-        buffer.text(e.schemaName)
-        buffer.text(e.tableName)
-        buffer.textArray(e.changedColumns)
-        buffer.text(e.actor.dbUser)
-        buffer.text(e.actor.roleName)
-        buffer.text(e.actor.appUser)
-        jsonb(e.actor.appContext)
-        buffer.text(e.actor.applicationName)
-        guard buffer.inet(e.actor.clientAddr) else {
-            throw PostgresError(message: "event \(c.seq): client address \(e.actor.clientAddr ?? "") is not an IP address")
+        buffer.row(fields: EventField.stored.count)
+        for field in EventField.stored {
+            let value = field.value(of: c)
+            switch (field.columnType, value) {
+            case (_, .null): buffer.null()
+            case (.bigint, .integer(let v)), (.pgLSN, .integer(let v)): buffer.int8(v)
+            case (.integer, .integer(let v)):
+                guard let small = Int32(exactly: v) else {
+                    throw PostgresError(message: "event \(c.seq): \(field.name) \(v) does not fit an integer column")
+                }
+                buffer.int4(small)
+            case (.timestamptz, .timestamp(let t)): buffer.timestamp(microsecondsSinceUnixEpoch: t.microsecondsSinceEpoch)
+            case (.text, .text(let s)): buffer.text(s)
+            case (.inet, .text(let s)):
+                guard buffer.inet(s) else { throw PostgresError(message: "event \(c.seq): \(field.name) \(s) is not an IP address") }
+            case (.textArray, .textArray(let items)): buffer.textArray(items)
+            case (.jsonb, .json(let v)): buffer.jsonb { v.write(to: &$0) }
+            case (.bytea, .bytes(let d)): buffer.bytea(d)
+            default: throw PostgresError(message: "event \(c.seq): \(field.name) is not a \(field.columnType) value")
+            }
         }
-        buffer.int4(try Self.int4(e.actor.clientPort, "client port", c.seq))
-        buffer.int4(try Self.int4(e.actor.backendPID, "backend pid", c.seq))
-        buffer.int8(e.xid)
-        buffer.lsn(e.lsn)
-        buffer.int4(try Self.int4(e.lsnPosition, "position in its transaction", c.seq))
-        jsonb(e.rowKey)
-        jsonb(e.oldRow)
-        jsonb(e.newRow)
-        buffer.bytea(c.payloadSalt)
-        buffer.bytea(c.payloadDigest)
-        buffer.bytea(c.prevHash)
-        buffer.bytea(c.hash)
-    }
-
-    private func jsonb(_ value: JSONValue?) {
-        guard let value else { return buffer.null() }
-        buffer.jsonb { value.write(to: &$0) }
-    }
-
-    private static func int4(_ value: Int64?, _ what: String, _ seq: Int64) throws(PostgresError) -> Int32? {
-        guard let value else { return nil }
-        guard let small = Int32(exactly: value) else { throw PostgresError(message: "event \(seq): \(what) \(value) does not fit an integer column") }
-        return small
     }
 }

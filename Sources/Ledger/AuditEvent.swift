@@ -16,14 +16,8 @@ public struct Actor: Equatable, Sendable {
 
     public init(dbUser: String? = nil, roleName: String? = nil, appUser: String? = nil, appContext: JSONValue? = nil,
                 applicationName: String? = nil, clientAddr: String? = nil, clientPort: Int64? = nil, backendPID: Int64? = nil) {
-        self.dbUser = dbUser
-        self.roleName = roleName
-        self.appUser = appUser
-        self.appContext = appContext
-        self.applicationName = applicationName
-        self.clientAddr = clientAddr
-        self.clientPort = clientPort
-        self.backendPID = backendPID
+        (self.dbUser, self.roleName, self.appUser, self.appContext) = (dbUser, roleName, appUser, appContext)
+        (self.applicationName, self.clientAddr, self.clientPort, self.backendPID) = (applicationName, clientAddr, clientPort, backendPID)
     }
 
     /// A change that arrived without an actor message (e.g. the trigger was
@@ -35,7 +29,7 @@ public struct Actor: Equatable, Sendable {
 public struct AuditEvent: Equatable, Sendable {
     public enum Operation: String, Sendable {
         case insert = "INSERT", update = "UPDATE", delete = "DELETE", truncate = "TRUNCATE"
-        case ddl = "DDL", policy = "POLICY", gap = "GAP", checkpoint = "CHECKPOINT"
+        case ddl = "DDL", policy = "POLICY", gap = "GAP"
     }
 
     /// Commit time of the source transaction (or the time of a non-row event).
@@ -58,18 +52,9 @@ public struct AuditEvent: Equatable, Sendable {
     public init(eventTime: PostgresTimestamp, operation: Operation, schemaName: String? = nil, tableName: String? = nil,
                 changedColumns: [String]? = nil, actor: Actor = .unknown, xid: Int64? = nil, lsn: LSN? = nil,
                 lsnPosition: Int64? = nil, rowKey: JSONValue? = nil, oldRow: JSONValue? = nil, newRow: JSONValue? = nil) {
-        self.eventTime = eventTime
-        self.operation = operation
-        self.schemaName = schemaName
-        self.tableName = tableName
-        self.changedColumns = changedColumns
-        self.actor = actor
-        self.xid = xid
-        self.lsn = lsn
-        self.lsnPosition = lsnPosition
-        self.rowKey = rowKey
-        self.oldRow = oldRow
-        self.newRow = newRow
+        (self.eventTime, self.operation, self.schemaName, self.tableName) = (eventTime, operation, schemaName, tableName)
+        (self.changedColumns, self.actor, self.xid, self.lsn, self.lsnPosition) = (changedColumns, actor, xid, lsn, lsnPosition)
+        (self.rowKey, self.oldRow, self.newRow) = (rowKey, oldRow, newRow)
     }
 }
 

@@ -59,10 +59,10 @@ public struct BundleVerifier {
     }
 
     private mutating func checkEvent(_ record: JSONValue, full: Bool) -> Bool {
-        guard let seq = Self.int(record["seq"]), let hash = Self.hex(record["hash"]), let prevHash = Self.hex(record["prev_hash"]),
-              let digest = Self.hex(record["payload_digest"]), let time = Self.int(record["event_time_us"]),
-              case .string(let operationName)? = record["operation"], let operation = AuditEvent.Operation(rawValue: operationName) else {
-            return fail(Self.int(record["seq"]), "a record lacks a chain field")
+        guard let seq = Self.int(record[EventField.seq.name]), let hash = Self.hex(record[EventField.hash.name]),
+              let prevHash = Self.hex(record[EventField.prevHash.name]), Self.hex(record[EventField.payloadDigest.name]) != nil,
+              let time = Self.int(record[EventField.eventTime.bundleKey]) else {
+            return fail(Self.int(record[EventField.seq.name]), "a record lacks a chain field")
         }
         if let expectedSeq, seq != expectedSeq {
             return fail(seq, seq < expectedSeq ? "seq \(seq) out of order" : "events missing: seq \(expectedSeq) to \(seq - 1) are not in the bundle")
@@ -70,29 +70,19 @@ public struct BundleVerifier {
         if let previousHash, previousHash != prevHash {
             return fail(seq, "link broken: prev_hash of seq \(seq) is not the hash of seq \(seq - 1)")
         }
-        func text(_ key: String) -> String? { if case .string(let s)? = record[key] { s } else { nil } }
-        func json(_ key: String) -> JSONValue? { if let value = record[key], value != .null { value } else { nil } }
-        var changed: [String]?
-        if case .array(let items)? = record["changed_columns"] { changed = items.compactMap { if case .string(let s) = $0 { s } else { nil } } }
-        let event = AuditEvent(
-            eventTime: PostgresTimestamp(microsecondsSinceEpoch: time), operation: operation, schemaName: text("schema_name"),
-            tableName: text("table_name"), changedColumns: changed,
-            actor: Actor(dbUser: text("db_user"), roleName: text("role_name"), appUser: text("app_user"), appContext: json("app_context"),
-                         applicationName: text("application_name"), clientAddr: text("client_addr"),
-                         clientPort: Self.int(record["client_port"]), backendPID: Self.int(record["backend_pid"])),
-            xid: Self.int(record["xid"]), lsn: text("lsn").flatMap(LSN.init), lsnPosition: Self.int(record["lsn_position"]),
-            rowKey: json("row_key"), oldRow: json("old_row"), newRow: json("new_row"))
         let purged = record["purged"] == .bool(true)
         if full && purged { report.purged += 1 }
         if full && !purged {
-            guard let salt = Self.hex(record["payload_salt"]), Chain.payloadDigest(of: event, salt: salt) == digest else {
+            guard let salt = Self.hex(record[EventField.payloadSalt.name]),
+                  let digest = Self.digest(Chain.payloadDomain, salt, EventField.payload, of: record),
+                  digest == Self.hex(record[EventField.payloadDigest.name]) else {
                 return fail(seq, "payload altered: row_key, old_row or new_row of seq \(seq) does not match its digest")
             }
         }
-        guard Chain.hash(seq: seq, event: event, payloadDigest: digest, prevHash: prevHash) == hash else {
+        guard Self.digest(Chain.eventDomain, prevHash, EventField.hashed, of: record) == hash else {
             return fail(seq, "event altered: a field of seq \(seq) does not match its hash")
         }
-        if full != matchesHeader(event) {
+        if full != matchesHeader(record, time: time) {
             return fail(seq, full ? "seq \(seq) is exported in full but lies outside the export's range"
                                   : "seq \(seq) matches the export's range but was left out (only its link is here)")
         }
@@ -102,12 +92,43 @@ public struct BundleVerifier {
         return true
     }
 
-    private func matchesHeader(_ event: AuditEvent) -> Bool {
+    /// SHA-256 of `domain ‖ first ‖ fields…`, the fields read from the
+    /// record by their `bundleKey`; nil if one is not of its kind.
+    private static func digest(_ domain: [UInt8], _ first: [UInt8], _ fields: [EventField], of record: JSONValue) -> [UInt8]? {
+        var encoder = CanonicalEncoder()
+        encoder.raw(domain)
+        encoder.raw(first)
+        for field in fields {
+            guard let value = value(field, in: record) else { return nil }
+            encoder.field(value)
+        }
+        return Crypto.sha256(encoder.bytes)
+    }
+
+    /// A field of a record as the export writes it (see `EventField.bundleKey`).
+    static func value(_ field: EventField, in record: JSONValue) -> ChainValue? {
+        guard let json = record[field.bundleKey], json != .null else { return .null }
+        switch (field.columnType, json) {
+        case (.pgLSN, .string(let text)): return LSN(text).map { .integer(Int64(bitPattern: $0.rawValue)) }
+        case (.bigint, .number(let text)), (.integer, .number(let text)): return Int64(text).map(ChainValue.integer)
+        case (.timestamptz, .number(let text)): return Int64(text).map { .timestamp(PostgresTimestamp(microsecondsSinceEpoch: $0)) }
+        case (.text, .string(let text)), (.inet, .string(let text)): return .text(text)
+        case (.textArray, .array(let items)):
+            var texts: [String] = []
+            for case .string(let text) in items { texts.append(text) }
+            return texts.count == items.count ? .textArray(texts) : nil
+        case (.jsonb, _): return .json(json)
+        case (.bytea, .string(let text)): return Hex.decode(text).map(ChainValue.bytes)
+        default: return nil
+        }
+    }
+
+    private func matchesHeader(_ record: JSONValue, time: Int64) -> Bool {
         guard let header, let since = Self.int(header["since_us"]), let until = Self.int(header["until_us"]) else { return false }
-        let time = event.eventTime.microsecondsSinceEpoch
         guard time >= since && time < until else { return false }
         guard case .string(let table)? = header["table"] else { return true }
-        return table == (event.schemaName ?? "") + "." + (event.tableName ?? "")
+        func text(_ field: EventField) -> String { if case .string(let s)? = record[field.name] { s } else { "" } }
+        return table == text(.schemaName) + "." + text(.tableName)
     }
 
     private mutating func checkCheckpoint(_ json: JSONValue) -> Bool {

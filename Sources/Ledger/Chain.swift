@@ -58,13 +58,13 @@ public struct Chain: Sendable {
     /// Links `event` after the head and advances the head; `salt` is fresh
     /// random bytes unless given (test vectors give theirs).
     public mutating func append(_ event: AuditEvent, salt: [UInt8]? = nil) -> ChainedEvent {
-        let salt = salt ?? workspace.nextSalt()
-        let digest = workspace.digest { Self.encodePayload(of: event, salt: salt, into: &$0) }
-        let next = seq + 1
-        let previous = head
-        let hash = workspace.digest { Self.encodeHashed(seq: next, event: event, payloadDigest: digest, prevHash: previous, into: &$0) }
-        let chained = ChainedEvent(seq: next, event: event, payloadSalt: salt, payloadDigest: digest, prevHash: previous, hash: hash)
-        seq = next
+        var chained = ChainedEvent(seq: seq + 1, event: event, payloadSalt: salt ?? workspace.nextSalt(), payloadDigest: [],
+                                   prevHash: head, hash: [])
+        let digest = workspace.digest { Self.encodePayload(of: chained, into: &$0) }
+        chained.payloadDigest = digest
+        let hash = workspace.digest { Self.encodeHashed(chained, into: &$0) }
+        chained.hash = hash
+        seq = chained.seq
         head = hash
         return chained
     }
@@ -76,16 +76,15 @@ public struct Chain: Sendable {
     /// The bytes the payload digest hashes (docs/chain-format.md).
     public static func payloadPreimage(of event: AuditEvent, salt: [UInt8]) -> [UInt8] {
         var e = CanonicalEncoder()
-        encodePayload(of: event, salt: salt, into: &e)
+        encodePayload(of: ChainedEvent(seq: 0, event: event, payloadSalt: salt, payloadDigest: [], prevHash: [], hash: []), into: &e)
         return e.bytes
     }
 
-    private static func encodePayload(of event: AuditEvent, salt: [UInt8], into e: inout CanonicalEncoder) {
+    /// The domain, the salt, then the payload fields in `EventField` order.
+    private static func encodePayload(of c: ChainedEvent, into e: inout CanonicalEncoder) {
         e.raw(payloadDomain)
-        e.raw(salt)
-        e.json(event.rowKey)
-        e.json(event.oldRow)
-        e.json(event.newRow)
+        e.raw(c.payloadSalt)
+        for field in EventField.payload { e.field(field.value(of: c)) }
     }
 
     public static func hash(seq: Int64, event: AuditEvent, payloadDigest: [UInt8], prevHash: [UInt8]) -> [UInt8] {
@@ -95,31 +94,15 @@ public struct Chain: Sendable {
     /// The bytes the event hash hashes (docs/chain-format.md).
     public static func hashPreimage(seq: Int64, event: AuditEvent, payloadDigest: [UInt8], prevHash: [UInt8]) -> [UInt8] {
         var e = CanonicalEncoder()
-        encodeHashed(seq: seq, event: event, payloadDigest: payloadDigest, prevHash: prevHash, into: &e)
+        encodeHashed(ChainedEvent(seq: seq, event: event, payloadSalt: [], payloadDigest: payloadDigest, prevHash: prevHash, hash: []),
+                     into: &e)
         return e.bytes
     }
 
-    private static func encodeHashed(seq: Int64, event: AuditEvent, payloadDigest: [UInt8], prevHash: [UInt8],
-                                     into e: inout CanonicalEncoder) {
+    /// The domain, prev_hash, then the hashed fields in `EventField` order.
+    private static func encodeHashed(_ c: ChainedEvent, into e: inout CanonicalEncoder) {
         e.raw(eventDomain)
-        e.raw(prevHash)
-        e.integer(seq)
-        e.timestamp(event.eventTime)
-        e.text(event.operation.rawValue)
-        e.text(event.schemaName)
-        e.text(event.tableName)
-        e.textArray(event.changedColumns)
-        e.text(event.actor.dbUser)
-        e.text(event.actor.roleName)
-        e.text(event.actor.appUser)
-        e.json(event.actor.appContext)
-        e.text(event.actor.applicationName)
-        e.text(event.actor.clientAddr)
-        e.integer(event.actor.clientPort)
-        e.integer(event.actor.backendPID)
-        e.integer(event.xid)
-        e.integer(event.lsn.map { Int64(bitPattern: $0.rawValue) })
-        e.integer(event.lsnPosition)
-        e.data(payloadDigest)
+        e.raw(c.prevHash)
+        for field in EventField.hashed { e.field(field.value(of: c)) }
     }
 }

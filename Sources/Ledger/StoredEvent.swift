@@ -1,31 +1,15 @@
 import Decoding
 
-/// One stored event as the binary values of its columns.
+/// One stored event as the binary values of its columns: the columns of
+/// `EventField.stored` in that order, then whether it is purged.
 public struct StoredEvent {
-    /// How a column's binary value becomes a canonical field.
-    enum Kind {
-        case integer, timestamp, text, textArray, json, bytes
-    }
-
-    /// The fields of the event hash, in chain order (docs/chain-format.md),
-    /// as the stored columns that hold them.
-    static let hashFields: [(column: String, kind: Kind)] = [
-        ("seq", .integer), ("event_time", .timestamp), ("operation", .text), ("schema_name", .text),
-        ("table_name", .text), ("changed_columns", .textArray), ("db_user", .text), ("role_name", .text),
-        ("app_user", .text), ("app_context", .json), ("application_name", .text),
-        // inet's output form (127.0.0.1, not the ::text cast's 127.0.0.1/32)
-        ("CASE WHEN client_addr IS NOT NULL THEN format('%s', client_addr) END", .text),
-        ("client_port", .integer), ("backend_pid", .integer), ("xid", .integer), ("lsn", .integer),
-        ("lsn_position", .integer), ("payload_digest", .bytes),
-    ]
-    /// The payload the digest covers, in order.
-    static let payloadFields: [(column: String, kind: Kind)] = [("row_key", .json), ("old_row", .json), ("new_row", .json)]
-    static let saltColumn = hashFields.count + payloadFields.count
-    // The kinds alone: iterating the tuples retains and releases their strings.
-    static let hashKinds = hashFields.map(\.kind)
-    static let payloadKinds = payloadFields.map(\.kind)
-    public static let selectList = (hashFields + payloadFields).map(\.column).joined(separator: ", ")
-        + ", payload_salt, prev_hash, hash, purged_at IS NOT NULL"
+    /// What `walaudit.event_log` is read with: every chain column, then the
+    /// purged flag. inet is read in its output form (127.0.0.1, not the
+    /// ::text cast's 127.0.0.1/32), the form the chain hashes.
+    public static let selectList = EventField.stored.map { field in
+        field.columnType == .inet ? "CASE WHEN \(field.name) IS NOT NULL THEN format('%s', \(field.name)) END" : field.name
+    }.joined(separator: ", ") + ", purged_at IS NOT NULL"
+    static let purgedColumn = EventField.stored.count
 
     private let message: UnsafeRawBufferPointer
     private let fields: [Range<Int>?]
@@ -34,8 +18,8 @@ public struct StoredEvent {
     public let purged: Bool
 
     public init(message: UnsafeRawBufferPointer, fields: [Range<Int>?]) throws(BinaryCopyError) {
-        guard fields.count == Self.saltColumn + 4, let seq = fields[0], seq.count == 8,
-              let purged = fields[Self.saltColumn + 3], purged.count == 1, fields[Self.saltColumn + 2] != nil else {
+        guard fields.count == Self.purgedColumn + 1, let seq = fields[EventField.seq.rawValue], seq.count == 8,
+              let purged = fields[Self.purgedColumn], purged.count == 1, fields[EventField.hash.rawValue] != nil else {
             throw BinaryCopyError("unexpected columns in walaudit.event_log")
         }
         self.message = message
@@ -44,34 +28,34 @@ public struct StoredEvent {
         self.purged = message[purged.lowerBound] != 0
     }
 
-    private func field(_ index: Int) -> UnsafeRawBufferPointer? {
-        fields[index].map { UnsafeRawBufferPointer(rebasing: message[$0]) }
+    private func field(_ field: EventField) -> UnsafeRawBufferPointer? {
+        fields[field.rawValue].map { UnsafeRawBufferPointer(rebasing: message[$0]) }
     }
 
-    public var payloadSalt: UnsafeRawBufferPointer? { field(Self.saltColumn) }
-    /// Whether this is a GAP event (operation is the third column).
-    public var isGap: Bool { field(2).map { $0.elementsEqual("GAP".utf8) } ?? false }
+    public var payloadSalt: UnsafeRawBufferPointer? { field(.payloadSalt) }
+    /// Whether this is a GAP event.
+    public var isGap: Bool { field(.operation).map { $0.elementsEqual("GAP".utf8) } ?? false }
     /// Whether any payload column or the salt is still there.
-    public var holdsPayload: Bool { (Self.hashFields.count...Self.saltColumn).contains { fields[$0] != nil } }
-    public var payloadDigest: UnsafeRawBufferPointer? { field(Self.hashFields.count - 1) }
-    public var prevHash: UnsafeRawBufferPointer? { field(Self.saltColumn + 1) }
-    public var hash: UnsafeRawBufferPointer { field(Self.saltColumn + 2)! }
+    public var holdsPayload: Bool {
+        fields[EventField.payloadSalt.rawValue] != nil || EventField.payload.contains { fields[$0.rawValue] != nil }
+    }
+    public var payloadDigest: UnsafeRawBufferPointer? { field(.payloadDigest) }
+    public var prevHash: UnsafeRawBufferPointer? { field(.prevHash) }
+    public var hash: UnsafeRawBufferPointer { field(.hash)! }
 
     /// The bytes the event hash covers, after the domain tag and prev_hash.
     func encodeHashFields(into encoder: inout CanonicalEncoder) throws(JSONSyntaxError) {
-        for (index, kind) in Self.hashKinds.enumerated() { try encode(index, as: kind, into: &encoder) }
+        for field in EventField.hashed { try encode(field, into: &encoder) }
     }
 
     /// The bytes the payload digest covers, after the domain tag and salt.
     func encodePayload(into encoder: inout CanonicalEncoder) throws(JSONSyntaxError) {
-        for (offset, kind) in Self.payloadKinds.enumerated() {
-            try encode(Self.hashKinds.count + offset, as: kind, into: &encoder)
-        }
+        for field in EventField.payload { try encode(field, into: &encoder) }
     }
 
-    private func encode(_ index: Int, as kind: Kind, into e: inout CanonicalEncoder) throws(JSONSyntaxError) {
-        guard let value = field(index) else { return e.null() }
-        switch kind {
+    private func encode(_ field: EventField, into e: inout CanonicalEncoder) throws(JSONSyntaxError) {
+        guard let value = self.field(field) else { return e.null() }
+        switch field.kind {
         case .integer:
             // int4 or int8 (pg_lsn: the same 8 bytes, unsigned)
             e.integer(value.count == 4 ? Int64(BinaryCopyReader.int32(value, at: 0)) : BinaryCopyReader.int64(value, at: 0))

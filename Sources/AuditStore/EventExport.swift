@@ -1,0 +1,131 @@
+import Decoding
+import Ledger
+import PostgresClient
+
+/// `walaudit export`: the events of a time range (and table), as a bundle
+/// that `BundleVerifier` checks with no database (jsonl), or as CSV for
+/// reading. Everything is read in one REPEATABLE READ transaction.
+public enum EventExport {
+    public enum Format: String, Sendable { case jsonl, csv }
+
+    /// Why nothing was exported (no match, no covering checkpoint).
+    public struct Refusal: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Writes the export through `write`; returns the number of matching events.
+    public static func export(_ store: Connection, since: String, until: String, table: String?, format: Format,
+                              write: ([UInt8]) -> Void) throws -> Int {
+        try store.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        defer { _ = try? store.execute("ROLLBACK") }
+        try store.execute("""
+            SELECT set_config('walaudit.export_since', $1::timestamptz::text, true),
+                   set_config('walaudit.export_until', $2::timestamptz::text, true), set_config('walaudit.export_table', $3, true)
+            """, [since, until, table ?? ""])
+        let range = try store.execute("SELECT min(e.seq), max(e.seq), count(*) FROM walaudit.event_log e WHERE \(matches)").rows[0]
+        guard let first = range[0].flatMap({ Int64($0) }), let last = range[1].flatMap({ Int64($0) }),
+              let count = Int(range[2] ?? "0") else {
+            throw Refusal(description: "no events match (since \(since), until \(until)\(table.map { ", table \($0)" } ?? ""))")
+        }
+        if format == .csv {
+            write(Array((csvColumns.map(\.header).joined(separator: ",") + "\n").utf8))
+            try copyLines(store, """
+                SELECT concat_ws(',', \(csvColumns.map(\.expression).joined(separator: ", ")))
+                FROM walaudit.event_log e WHERE \(matches) ORDER BY e.seq
+                """, write)
+            return count
+        }
+        guard let checkpoint = try store.execute("""
+            SELECT seq, encode(head, 'hex'), (extract(epoch FROM checkpoint_time) * 1000000)::bigint, encode(previous, 'hex'),
+                   encode(signature, 'hex'), (SELECT chain_id::text FROM walaudit.chain)
+            FROM walaudit.checkpoints WHERE seq >= $1 ORDER BY seq LIMIT 1
+            """, [String(last)]).rows.first, let checkpointSeq = checkpoint[0].flatMap({ Int64($0) }) else {
+            throw Refusal(description: "no signed checkpoint covers seq \(last) yet: a bundle ends at one. Run the worker with --checkpoint-dir and --signing-key; it signs the head every --checkpoint-every events or --checkpoint-interval seconds. Then export again.")
+        }
+        let chainID = checkpoint[5] ?? ""
+        let header = JSONValue.object([
+            .init("type", .string("header")), .init("format", .string("walaudit-export/1")), .init("chain_id", .string(chainID)),
+            .init("since", .string(since)), .init("until", .string(until)), .init("table", table.map(JSONValue.string) ?? .null),
+            .init("since_us", .number(try micros(store, since))), .init("until_us", .number(try micros(store, until))),
+            .init("first_seq", .number(String(first))), .init("last_seq", .number(String(last))), .init("events", .number(String(count))),
+        ])
+        write(Array(header.serialized.utf8) + [0x0A])
+        try copyLines(store, """
+            SELECT \(record(full: matches)) FROM walaudit.event_log e
+            WHERE e.seq BETWEEN \(first) AND \(checkpointSeq) ORDER BY e.seq
+            """, write)
+        var signed = Checkpoint(chainID: chainID, seq: checkpointSeq, head: Hex.decode(checkpoint[1] ?? "") ?? [],
+                                time: PostgresTimestamp(microsecondsSinceEpoch: checkpoint[2].flatMap { Int64($0) } ?? 0),
+                                previous: checkpoint[3].flatMap(Hex.decode))
+        signed.signature = Hex.decode(checkpoint[4] ?? "") ?? []
+        write(Array("{\"type\":\"checkpoint\",\"checkpoint\":\(signed.jsonLine)}\n".utf8))
+        return count
+    }
+
+    /// Which events match. The range and table are read from settings of
+    /// the export's transaction, because COPY takes no parameters and
+    /// user input must not be pasted into SQL.
+    static let matches = """
+        (e.event_time >= current_setting('walaudit.export_since')::timestamptz
+         AND e.event_time < current_setting('walaudit.export_until')::timestamptz
+         AND (current_setting('walaudit.export_table') = ''
+              OR e.schema_name || '.' || e.table_name = current_setting('walaudit.export_table')))
+        """
+
+    /// One bundle record as JSON, built by the server: its type, every
+    /// field of `EventField` under its `bundleKey` (the payload and its
+    /// salt only when `full`), and whether the payload was purged.
+    static func record(full: String) -> String {
+        var members = ["'type', CASE WHEN \(full) THEN 'event' ELSE 'link' END"]
+        for field in EventField.stored {
+            let column = "e." + field.name
+            var value: String
+            switch field.columnType {
+            case .timestamptz:
+                // ISO 8601 text for reading; the bundle key holds the hashed microseconds
+                members.append("'\(field.name)', to_char(\(column) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+                value = "(extract(epoch FROM \(column)) * 1000000)::bigint"
+            case .inet: value = "CASE WHEN \(column) IS NOT NULL THEN format('%s', \(column)) END"  // 127.0.0.1, not 127.0.0.1/32
+            case .pgLSN: value = column + "::text"
+            case .bytea: value = "encode(\(column), 'hex')"
+            case .bigint, .integer, .text, .textArray, .jsonb: value = column
+            }
+            if field.role == .payload || field == .payloadSalt { value = "CASE WHEN \(full) THEN \(value) END" }
+            members.append("'\(field.bundleKey)', \(value)")
+        }
+        members.append("'purged', e.purged_at IS NOT NULL")
+        return "json_build_object(" + members.joined(separator: ", ") + ")::text"
+    }
+
+    /// The CSV's columns for reading (not for verifying): header and
+    /// expression, NULL as empty.
+    static let csvColumns: [(header: String, expression: String)] = [
+        ("seq", "e.seq"), ("event_time", "e.event_time"), ("operation", "e.operation"),
+        ("schema_name", csv("e.schema_name")), ("table_name", csv("e.table_name")),
+        ("row_key", csv("e.row_key::text")), ("old_row", csv("e.old_row::text")), ("new_row", csv("e.new_row::text")),
+        ("changed_columns", csv("array_to_string(e.changed_columns, ' ')")),
+        ("db_user", csv("e.db_user")), ("role_name", csv("e.role_name")), ("app_user", csv("e.app_user")),
+        ("application_name", csv("e.application_name")),
+        ("client_addr", "format('%s', e.client_addr)"),  // '' for NULL: concat_ws would drop the column
+        ("purged", "e.purged_at IS NOT NULL"), ("hash", "encode(e.hash, 'hex')"),
+    ]
+
+    /// A text expression quoted for CSV (RFC 4180), NULL as empty.
+    static func csv(_ expression: String) -> String {
+        "coalesce('\"' || replace(\(expression), '\"', '\"\"') || '\"', '')"
+    }
+
+    /// Runs `query` (one text column) as a binary COPY and writes each value as a line.
+    private static func copyLines(_ store: Connection, _ query: String, _ write: ([UInt8]) -> Void) throws {
+        var reader = BinaryCopyReader()
+        try store.copyOut("COPY (\(query)) TO STDOUT (FORMAT binary)") { message in
+            guard try reader.read(message), let field = reader.fields.first, let range = field else { return true }
+            write(Array(message[range]) + [0x0A])
+            return true
+        }
+    }
+
+    static func micros(_ store: Connection, _ time: String) throws -> String {
+        try store.execute("SELECT (extract(epoch FROM $1::timestamptz) * 1000000)::bigint", [time]).scalar ?? "0"
+    }
+}
