@@ -19,9 +19,10 @@ public struct Chain: Sendable {
 
     /// The encoder and hashing context `append` reuses from one event to the
     /// next (a fresh encoder and an OpenSSL context per digest were most of
-    /// the allocations per event). Copies of a chain share it: one thread
-    /// appends to a chain at a time.
-    private let workspace = Workspace()
+    /// the allocations per event). Copy on write: a copy that appends first
+    /// takes a workspace of its own, so two copies never share its buffers
+    /// or draw the same salts, on one thread or two.
+    private var workspace = Workspace()
 
     private final class Workspace: @unchecked Sendable {
         var encoder = CanonicalEncoder()
@@ -58,6 +59,7 @@ public struct Chain: Sendable {
     /// Links `event` after the head and advances the head; `salt` is fresh
     /// random bytes unless given (test vectors give theirs).
     public mutating func append(_ event: AuditEvent, salt: [UInt8]? = nil) -> ChainedEvent {
+        if !isKnownUniquelyReferenced(&workspace) { workspace = Workspace() }
         var chained = ChainedEvent(seq: seq + 1, event: event, payloadSalt: salt ?? workspace.nextSalt(), payloadDigest: [],
                                    prevHash: head, hash: [])
         let digest = workspace.digest { Self.encodePayload(of: chained, into: &$0) }
