@@ -5,7 +5,7 @@
 // Modules, each depending only on those above it (arrows point at what a
 // module uses). Pure modules do no I/O and never import libpq:
 //
-//   Decoding        pure   test_decoding grammar, JSON values, PostgreSQL text forms (LSN, timestamps, hex, text[], inet)
+//   Decoding        pure   test_decoding grammar, JSON values, PostgreSQL value forms (LSN, timestamps, hex, text[], inet, binary COPY)
 //   Replication     pure   replication protocol messages and the feedback state machine        -> Decoding
 //   Ledger          pure   chain format (field table, canonical encoding), chain, verifiers,
 //                          checkpoints and Ed25519 signing (libcrypto)                          -> Decoding
@@ -16,6 +16,10 @@
 //   Worker          I/O    the capture loop: session, handoff, batch writer, checkpoint signer   -> Replication, Capture, AuditStore
 //   EmbeddedPostgres I/O   throwaway clusters for tests and the demo                            -> PostgresClient
 //   walaudit        CLI    one command per file                                                 -> all of the above
+//
+// Beside them: CLibPQ and CLibCrypto (system libraries: libpq, OpenSSL libcrypto), CProcess (a C shim for
+// spawning child processes, used by EmbeddedPostgres), sql-embedder and the EmbedSQL build plugin (turn sql/
+// into Schema's source), worker-bench and parser-bench (bench/), TestSupport and the test targets.
 import PackageDescription
 
 let package = Package(
