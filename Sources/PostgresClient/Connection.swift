@@ -32,7 +32,7 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public var isTransient: Bool {
         if connectionLost { return true }
         guard let state = sqlState else { return false }
-        return ["08", "40", "53"].contains(String(state.prefix(2)))
+        return ["08", "40", "53"].contains(String(state.prefix(2))) && state != "53400"  // configuration limit: raise it
             || ["57P01", "57P02", "57P03", "55P03", "58030"].contains(state)
     }
 
@@ -84,31 +84,49 @@ public final class Connection {
         }
         guard PQstatus(handle) == CONNECTION_OK else {
             let message = clientMessage(handle)
+            let refused = PQconnectionNeedsPassword(handle) == 1 || refusedForGood(message)
             PQfinish(handle)
             throw PostgresError(message: "could not \(purpose) \(ConnectionString.redacted(conninfo)): \(message)",
-                                connectionLost: !refusedByServer(message))
+                                connectionLost: !refused)
         }
         PQsetNoticeProcessor(handle, { _, _ in }, nil)
         return handle
     }
 
-    /// Whether a failed connection attempt reached a server that refused it
-    /// for good (authentication, a missing database or role, pg_hba.conf):
-    /// libpq gives no SQLSTATE for these, only the server's FATAL message.
-    /// A server that is starting, stopping, full of connections or closed
-    /// to them for maintenance will accept later, so those count as not reached.
-    static func refusedByServer(_ message: String) -> Bool {
+    /// Whether a failed connection attempt was refused for good, so that
+    /// retrying cannot help: libpq gives no SQLSTATE here, only text.
+    /// - libpq itself refused: no password to send, TLS or channel binding
+    ///   the server cannot do, a certificate that does not verify (its own
+    ///   messages, in English: this process never sets a locale);
+    /// - the server answered FATAL (authentication, a missing database or
+    ///   role, pg_hba.conf), except when it is starting, stopping, full of
+    ///   connections or closed to them for maintenance.
+    /// Anything else (refused or timed-out network connections, a missing
+    /// socket) is a server not reached, which may come back. A server whose
+    /// `lc_messages` is not English sends FATAL translated: its refusals
+    /// are then retried, each logged with its message.
+    static func refusedForGood(_ message: String) -> Bool {
+        let byLibpq = ["fe_sendauth", "does not support SSL", "certificate", "channel binding", "GSSAPI", "SCRAM"]
+        if byLibpq.contains(where: { message.contains($0) }) { return true }
         guard message.contains("FATAL:") else { return false }
         let passing = ["starting up", "shutting down", "in recovery mode", "accepting connections", "too many clients",
                        "remaining connection slots"]
         return !passing.contains { message.contains($0) }
     }
 
-    /// PQconnectdbParams with `conninfo` expanded as the first "dbname" and
-    /// the overrides after it, so they win.
+    /// TCP keepalives and a user timeout, so that a connection whose
+    /// network died errors out within about a minute instead of hanging in
+    /// a query (the kernel's defaults take hours). `conninfo` may set others;
+    /// Unix sockets ignore them.
+    static let networkDefaults = [("keepalives", "1"), ("keepalives_idle", "30"), ("keepalives_interval", "10"),
+                                  ("keepalives_count", "3"), ("tcp_user_timeout", "60000")]
+
+    /// PQconnectdbParams with the network defaults first, `conninfo`
+    /// expanded as the "dbname" after them (its settings win over the
+    /// defaults) and the overrides last, so they win over both.
     static func connect(_ conninfo: String, overrides: [(String, String)]) -> OpaquePointer? {
-        let keywords = ["dbname"] + overrides.map(\.0)
-        let values = [conninfo] + overrides.map(\.1)
+        let keywords = networkDefaults.map(\.0) + ["dbname"] + overrides.map(\.0)
+        let values = networkDefaults.map(\.1) + [conninfo] + overrides.map(\.1)
         return withCStrings(keywords) { k in
             withCStrings(values) { v in
                 PQconnectdbParams(k + [nil], v + [nil], 1)

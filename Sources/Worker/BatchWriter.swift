@@ -54,6 +54,7 @@ final class BatchWriter {
     private func loop(_ handoff: Handoff) throws {
         while let (work, finishing) = handoff.take(until: nextDeadline()) {
             for transaction in work {
+                if handoff.isCancelled { return }  // run() rolls the open batch back
                 if let settled = try write(transaction) { handoff.publish(stored: settled) }
             }
             handoff.written(work)

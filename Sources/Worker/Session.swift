@@ -41,18 +41,13 @@ struct Session {
         let thread = Thread { writer.run(handoff) }
         thread.name = "walaudit-store-writer"
         thread.start()
-        defer { handoff.cancel() }  // after a failure: roll back the open batch, wait for the thread
+        defer { handoff.cancel() }  // after a failure: the writer stops and rolls its open batch back
         while true {
-            let progress = try handoff.progress()
-            machine.stored(upTo: progress.stored)
-            machine.store(full: progress.full)
-            if worker.shouldStop() {
-                // Store what was handed over; an unfinished transaction stays in the slot.
-                machine.stored(upTo: try handoff.finish())
-                try sendFeedback(machine.confirmable)
-                worker.logger.info("stopped", metadata: ["confirmed_lsn": "\(machine.confirmed)"])
-                return
+            if let news = try handoff.news() {
+                machine.stored(upTo: news.stored)
+                machine.store(full: news.full)
             }
+            if worker.shouldStop() { return try finish(handoff) }
             let now = monotonicSeconds()
             switch machine.nextStep(now: now) {
             case .sendFeedback(let lsn):
@@ -60,15 +55,36 @@ struct Session {
             case .read(let deadline, let gather):
                 let timeout = min(deadline - now, Self.stopCheckInterval)
                 let message = try source.next(timeout: timeout, gather: gather, wake: handoff.wake) { try ReplicationMessage.decode($0) }
-                guard let message,
-                      let delivery = machine.receive(message, now: monotonicSeconds(), readerIdle: assembler.isIdle),
+                guard let message else {
+                    handoff.drainWake()  // the wait may have ended for the writer's news
+                    continue
+                }
+                guard let delivery = machine.receive(message, now: monotonicSeconds(), readerIdle: assembler.isIdle),
                       let transaction = try assemble(delivery) else { continue }
-                handoff.put(transaction)
+                let full = handoff.put(transaction)
                 machine.handedOver(upTo: transaction.commitLSN)
+                machine.store(full: full)
             case .waitForStore(let deadline):
-                handoff.waitForProgress(until: min(deadline, now + Self.stopCheckInterval))
+                handoff.waitForNews(until: min(deadline, now + Self.stopCheckInterval))
             }
         }
+    }
+
+    /// Stores what was handed over (an unfinished transaction stays in the
+    /// slot) and confirms it. Feedback goes on while the store drains.
+    private mutating func finish(_ handoff: Handoff) throws {
+        handoff.requestFinish()
+        while true {
+            let interval = worker.configuration.pausedFeedbackInterval
+            if let stored = try handoff.writerResult(until: monotonicSeconds() + interval) {
+                machine.stored(upTo: stored)
+                break
+            }
+            machine.stored(upTo: handoff.durable)
+            try sendFeedback(max(machine.confirmable, machine.confirmed))
+        }
+        try sendFeedback(max(machine.confirmable, machine.confirmed))
+        worker.logger.info("stopped", metadata: ["confirmed_lsn": "\(machine.confirmed)"])
     }
 
     /// One XLogData payload: parse and assemble; a COMMIT yields its transaction.

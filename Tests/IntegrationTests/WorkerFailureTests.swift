@@ -2,7 +2,7 @@ import AuditStore
 import Capture
 import Decoding
 import Foundation
-import PostgresClient
+@testable import PostgresClient
 import Testing
 import TestSupport
 @testable import Worker
@@ -24,6 +24,26 @@ import TestSupport
         #expect(!isTransient(StoreStateError("no mask key")))
         #expect(!isTransient(CancellationError()))
         #expect(!isTransient(BinaryCopyError("truncated row")))
+    }
+
+    @Test func connectionFailuresAreRetriedOnlyWhenTheServerMayComeBack() {
+        let refused = [
+            #"connection to server at "db1" (10.0.0.1), port 5432 failed: fe_sendauth: no password supplied"#,
+            #"connection to server at "db1" (10.0.0.1), port 5432 failed: server does not support SSL, but SSL was required"#,
+            #"connection to server on socket "/tmp/.s.PGSQL.5432" failed: FATAL:  password authentication failed for user "w""#,
+            #"connection to server on socket "/tmp/.s.PGSQL.5432" failed: FATAL:  no pg_hba.conf entry for host "[local]""#,
+        ]
+        let passing = [
+            #"connection to server at "db1" (10.0.0.1), port 5432 failed: Connection refused"#,
+            #"connection to server on socket "/tmp/.s.PGSQL.5432" failed: No such file or directory"#,
+            #"connection to server at "db1" (10.0.0.1), port 5432 failed: timeout expired"#,
+            #"connection to server on socket "/tmp/.s.PGSQL.5432" failed: FATAL:  the database system is starting up"#,
+            #"connection to server on socket "/tmp/.s.PGSQL.5432" failed: FATAL:  database "s" is not currently accepting connections"#,
+            #"connection to server on socket "/tmp/.s.PGSQL.5432" failed: FATAL:  sorry, too many clients already"#,
+        ]
+        for message in refused { #expect(Connection.refusedForGood(message), "\(message)") }
+        for message in passing { #expect(!Connection.refusedForGood(message), "\(message)") }
+        #expect(!PostgresError(sqlState: "53400", message: "configuration limit exceeded").isTransient)
     }
 
     @Test func aServerThatRefusesTheLoginIsFatalOneThatIsDownIsNot() throws {

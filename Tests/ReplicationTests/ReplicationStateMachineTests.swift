@@ -145,11 +145,12 @@ import TestSupport
         #expect(Self.settle(&machine, now: 20) == LSN(100))
     }
 
-    /// Random interleavings of a stream of transactions and keepalives with
-    /// a store that commits in batches, late: no feedback ever confirms past
-    /// the first transaction with events that is not stored yet, and once
-    /// everything is stored and the server idles, all of it is confirmed.
-    /// The seed is printed; WALAUDIT_TEST_SEED replays a run.
+    /// Random interleavings of a stream of transactions (some with nothing
+    /// to store) and keepalives with a store that commits in batches, late,
+    /// or fails and never stores again: no feedback ever confirms past the
+    /// first transaction handed over and not stored yet, and once everything
+    /// is stored and the server idles, all of it is confirmed. The seed is
+    /// printed; WALAUDIT_TEST_SEED replays a run.
     @Test func noOrderingConfirmsPastWhatIsStored() {
         var random = SeededRandom()
         for round in 0..<200 {
@@ -159,6 +160,7 @@ import TestSupport
             var pending: [UInt64] = []        // handed over, not stored (commit LSNs, in order)
             var inTransaction = false
             var sentWalEnd: UInt64 = 1_000
+            var storeFailed = false
             for _ in 0..<200 {
                 now += Double.random(in: 0...0.5, using: &random)
                 switch Int.random(in: 0..<6, using: &random) {
@@ -171,14 +173,19 @@ import TestSupport
                     } else if Bool.random(using: &random) {
                         inTransaction = false
                         machine.handedOver(upTo: LSN(lsn))
-                        pending.append(lsn)
+                        // One with nothing to store is settled at once by an idle writer; else it joins the batch.
+                        let empty = Int.random(in: 0..<3, using: &random) == 0
+                        if empty && pending.isEmpty && !storeFailed { machine.stored(upTo: LSN(lsn)) } else { pending.append(lsn) }
                     }
                 case 2:  // a keepalive (the server may have skipped WAL nobody audits)
                     if !inTransaction { lsn += UInt64.random(in: 0...50, using: &random) }
                     sentWalEnd = lsn
                     _ = machine.receive(Self.keepalive(lsn, reply: Bool.random(using: &random)), now: now, readerIdle: !inTransaction)
-                case 3:  // the store commits a prefix of what it holds
-                    let count = Int.random(in: 0...pending.count, using: &random)
+                case 3 where storeFailed:
+                    break
+                case 3:  // the store commits a prefix of what it holds, or fails for good
+                    storeFailed = round % 5 == 0 && Int.random(in: 0..<20, using: &random) == 0
+                    let count = storeFailed ? 0 : Int.random(in: 0...pending.count, using: &random)
                     if count > 0 { machine.stored(upTo: LSN(pending[count - 1])) }
                     pending.removeFirst(count)
                 case 4:
@@ -192,6 +199,7 @@ import TestSupport
                     if confirmed.rawValue > limit { return }
                 }
             }
+            if storeFailed { continue }
             // Drain: the transaction finishes, the store catches up, the server idles.
             if inTransaction {
                 lsn += 1
