@@ -37,12 +37,6 @@ public struct Column: Equatable, Sendable {
     public var name: String
     public var typeName: String
     public var value: Datum
-
-    public init(name: String, typeName: String, value: Datum) {
-        self.name = name
-        self.typeName = typeName
-        self.value = value
-    }
 }
 
 /// A value in one of the literal forms `test_decoding` prints.

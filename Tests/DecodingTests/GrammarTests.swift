@@ -1,4 +1,4 @@
-import Decoding
+@testable import Decoding
 import Testing
 
 /// Corner cases of the grammar that are awkward to provoke from a server;

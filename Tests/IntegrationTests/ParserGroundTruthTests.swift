@@ -1,4 +1,4 @@
-import Decoding
+@testable import Decoding
 import Foundation
 import PostgresClient
 import Testing
