@@ -32,10 +32,16 @@ struct RunCommand: ParsableCommand {
     var transactionMemory: Int = 8
 
     @Option(help: ArgumentHelp("Directory (or file) outside the database where signed checkpoints are appended.",
+                               discussion: """
+                                   Keep it where the database's superusers cannot write (another host, a WORM mount, \
+                                   another Unix user): it is what exposes a rewritten, cut or restored chain.
+                                   """,
                                valueName: "path"))
     var checkpointDir: String?
 
-    @Option(help: ArgumentHelp("Ed25519 private key from `walaudit keygen` that signs the checkpoints.", valueName: "file"))
+    @Option(help: ArgumentHelp("Ed25519 private key from `walaudit keygen` that signs the checkpoints.",
+                               discussion: "Readable by the worker alone; auditors get the .pub file keygen wrote next to it.",
+                               valueName: "file"))
     var signingKey: String?
 
     @Option(help: ArgumentHelp("Sign a checkpoint after this many new events.", valueName: "n"))
