@@ -12,11 +12,34 @@ DECLARE
     rel record;
     missing text;
 BEGIN
-    SELECT c.oid, n.nspname, c.relname, c.relkind INTO rel
+    SELECT c.oid, n.nspname, c.relname, c.relkind, c.relpersistence INTO rel
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl;
-    IF rel.relkind NOT IN ('r') THEN
+    -- Nothing is accepted and then silently not captured: what the WAL
+    -- does not carry, or carries under other names, is refused.
+    IF rel.relkind IN ('v', 'm', 'f') THEN
+        RAISE EXCEPTION '% is a %: its changes are not in the write-ahead log, so walaudit cannot capture them', tbl,
+            CASE rel.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' ELSE 'foreign table' END
+            USING HINT = CASE rel.relkind WHEN 'v' THEN 'Attach the tables the view reads.'
+                                          WHEN 'm' THEN 'Attach the tables it is refreshed from.'
+                                          ELSE 'Audit it on the server that holds its data.' END;
+    END IF;
+    IF rel.relkind <> 'r' THEN
         RAISE EXCEPTION 'walaudit can attach ordinary tables only; % is not one', tbl
             USING HINT = CASE WHEN rel.relkind = 'p' THEN 'Partitioned tables are not supported yet: attach each partition.' END;
+    END IF;
+    IF rel.relpersistence = 'u' THEN
+        RAISE EXCEPTION '% is UNLOGGED: its changes are not in the write-ahead log, so walaudit would capture none of them', tbl
+            USING HINT = format('ALTER TABLE %s SET LOGGED, then attach it.', tbl);
+    END IF;
+    IF rel.relpersistence = 't' THEN
+        RAISE EXCEPTION '% is a temporary table: logical decoding does not carry its changes', tbl
+            USING HINT = 'Audit a permanent table.';
+    END IF;
+    SELECT string_agg(i.inhrelid::regclass::text, ', ' ORDER BY i.inhrelid::regclass::text) INTO missing
+    FROM pg_inherits i WHERE i.inhparent = tbl AND NOT EXISTS (SELECT 1 FROM walaudit.capture_tables t WHERE t.relid = i.inhrelid);
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION '% has inheritance children that are not attached (%): their rows change under their own names', tbl, missing
+            USING HINT = 'Attach the children first; inheritance parents are not covered as a whole yet.';
     END IF;
     IF rel.nspname = 'walaudit' THEN
         RAISE EXCEPTION 'walaudit''s own tables cannot be attached';

@@ -28,13 +28,16 @@ AS $$
     FROM walaudit.capture_tables t WHERE t.relid = attached
 $$;
 
--- ddl_command_end: logs commands on attached tables.
+-- ddl_command_end: logs commands on attached tables; refuses what would let
+-- their changes escape capture.
 CREATE OR REPLACE FUNCTION walaudit.log_ddl() RETURNS event_trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog
 AS $$
 DECLARE
     cmd record;
     attached oid;
+    unlogged text;
+    orphan text;
 BEGIN
     FOR cmd IN SELECT * FROM pg_event_trigger_ddl_commands() LOOP
         attached := walaudit.attached_table_of(cmd.classid, cmd.objid);
@@ -45,6 +48,25 @@ BEGIN
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE t.relid = attached AND c.oid = attached AND (t.schema_name, t.table_name) IS DISTINCT FROM (n.nspname, c.relname);
     END LOOP;
+    -- Refused, so that no change escapes capture unseen: an attached table
+    -- turned UNLOGGED (its changes would leave the WAL) ...
+    SELECT string_agg(t.relid::regclass::text, ', ') INTO unlogged
+    FROM walaudit.capture_tables t JOIN pg_class c ON c.oid = t.relid WHERE c.relpersistence <> 'p';
+    IF unlogged IS NOT NULL THEN
+        RAISE EXCEPTION 'walaudit: % is attached, and an UNLOGGED table''s changes are not in the write-ahead log', unlogged
+            USING HINT = 'Detach it first (walaudit detach), which records a GAP in the trail.';
+    END IF;
+    -- ... and a new inheritance child of an attached table (its rows would
+    -- change under a name nobody attached).
+    SELECT string_agg(format('%s (child of %s)', i.inhrelid::regclass, i.inhparent::regclass), ', ') INTO orphan
+    FROM pg_event_trigger_ddl_commands() d JOIN pg_inherits i ON i.inhrelid = d.objid
+    WHERE d.classid = 'pg_class'::regclass
+      AND EXISTS (SELECT 1 FROM walaudit.capture_tables p WHERE p.relid = i.inhparent)
+      AND NOT EXISTS (SELECT 1 FROM walaudit.capture_tables t WHERE t.relid = i.inhrelid);
+    IF orphan IS NOT NULL THEN
+        RAISE EXCEPTION 'walaudit: % would not be audited while its parent is', orphan
+            USING HINT = 'Detach the parent, create the child, then attach the child and the parent.';
+    END IF;
 END
 $$;
 
