@@ -11,7 +11,7 @@
 //                          checkpoints and Ed25519 signing (libcrypto)                          -> Decoding
 //   Capture         pure   committed transactions -> audit events (actors, keys, masking)       -> Decoding, Ledger
 //   PostgresClient  I/O    libpq: queries, COPY, errors, quoting, the replication transport     -> Decoding
-//   Schema          I/O    sql/ embedded at build time, applied in order                         -> PostgresClient
+//   Schema          I/O    sql/ embedded at build time, applied in order                         -> Decoding, PostgresClient
 //   AuditStore      I/O    every statement against walaudit.* (events, position, checkpoints)   -> Capture, Ledger, PostgresClient, Schema
 //   Worker          I/O    the capture loop: session, handoff, batch writer, checkpoint signer   -> Replication, Capture, AuditStore
 //   EmbeddedPostgres I/O   throwaway clusters for tests and the demo                            -> PostgresClient
@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "PostgresClient", dependencies: ["CLibPQ", "Decoding"]),
         .executableTarget(name: "sql-embedder", path: "Sources/SQLEmbedder"),
         .plugin(name: "EmbedSQL", capability: .buildTool(), dependencies: ["sql-embedder"]),
-        .target(name: "Schema", dependencies: ["PostgresClient"], plugins: ["EmbedSQL"]),
+        .target(name: "Schema", dependencies: ["Decoding", "PostgresClient"], plugins: ["EmbedSQL"]),
         .target(name: "AuditStore", dependencies: ["Capture", "Decoding", "Ledger", "PostgresClient", "Schema"]),
         .target(name: "Worker", dependencies: [
             "AuditStore", "Capture", "Decoding", "Ledger", "PostgresClient", "Replication",

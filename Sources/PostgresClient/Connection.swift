@@ -134,6 +134,19 @@ public final class Connection {
         }
     }
 
+    /// The value libpq uses for connection option `keyword` (e.g.
+    /// `keepalives_idle`), nil if unset.
+    public func setting(_ keyword: String) -> String? {
+        guard let options = PQconninfo(handle) else { return nil }
+        defer { PQconninfoFree(options) }
+        var option = options
+        while let name = option.pointee.keyword {
+            if String(cString: name) == keyword { return option.pointee.val.map { String(cString: $0) } }
+            option += 1
+        }
+        return nil
+    }
+
     /// The message libpq holds for `handle`, without the trailing newline.
     public static func clientMessage(_ handle: OpaquePointer) -> String {
         guard let message = PQerrorMessage(handle) else { return "unknown libpq error" }

@@ -81,10 +81,11 @@ public struct ReplicationStateMachine: Sendable {
         lastFeedbackAt = now - settings.feedbackInterval  // the first step confirms where we start
     }
 
-    /// Everything up to here may be confirmed.
+    /// Everything up to here may be confirmed (never less than what
+    /// already was: a confirmation stays true).
     public var confirmable: LSN {
-        guard let quiet, quiet.handedOver <= stored else { return stored }
-        return max(stored, quiet.walEnd)
+        guard let quiet, quiet.handedOver <= stored else { return max(stored, confirmed) }
+        return max(stored, quiet.walEnd, confirmed)
     }
 
     /// A message from the server. `readerIdle`: every record received before
@@ -122,7 +123,7 @@ public struct ReplicationStateMachine: Sendable {
         let interval = storeFull ? settings.pausedFeedbackInterval : settings.feedbackInterval
         let confirmable = confirmable
         if confirmable > confirmed || replyRequested || now - lastFeedbackAt >= interval {
-            return .sendFeedback(max(confirmable, confirmed))
+            return .sendFeedback(confirmable)
         }
         let deadline = lastFeedbackAt + interval
         if storeFull { return .waitForStore(until: deadline) }

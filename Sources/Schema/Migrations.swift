@@ -37,6 +37,7 @@
 // Everything for one set (common included) runs in one transaction under
 // an advisory lock: two concurrent setups cannot interleave, and a failure
 // leaves the database as it was.
+import Decoding
 import PostgresClient
 
 /// Which database a file belongs to: the audited source, or the audit
@@ -191,7 +192,7 @@ public enum Migrations {
             if !changed.rows.isEmpty { done.append(definition) }
         }
         try run("DELETE FROM walaudit.schema_definitions WHERE migration_set = $1 AND NOT name = ANY ($2::text[])",
-                [set.rawValue, "{" + definitions.map { "\"\($0.name)\"" }.joined(separator: ",") + "}"],
+                [set.rawValue, TextArray.literal(definitions.map(\.name))],
                 as: set.rawValue, on: connection)
         return done
     }

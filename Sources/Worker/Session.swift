@@ -81,9 +81,9 @@ struct Session {
                 break
             }
             machine.stored(upTo: handoff.durable)
-            try sendFeedback(max(machine.confirmable, machine.confirmed))
+            try sendFeedback(machine.confirmable)
         }
-        try sendFeedback(max(machine.confirmable, machine.confirmed))
+        try sendFeedback(machine.confirmable)
         worker.logger.info("stopped", metadata: ["confirmed_lsn": "\(machine.confirmed)"])
     }
 

@@ -62,6 +62,32 @@ import TestSupport
         }
     }
 
+    /// Every connection gets TCP keepalives and a user timeout, so a dead
+    /// network ends a hung query; the user's conninfo still decides.
+    @Test func connectionsNoticeADeadNetworkUnlessTheConninfoSaysOtherwise() throws {
+        let cluster = try TestServer.cluster()
+        let plain = try Connection(cluster.conninfo())
+        #expect(plain.setting("keepalives_idle") == "30")
+        #expect(plain.setting("tcp_user_timeout") == "60000")
+        let chosen = try Connection(cluster.conninfo() + " keepalives_idle=5 tcp_user_timeout=0")
+        #expect(chosen.setting("keepalives_idle") == "5")
+        #expect(chosen.setting("tcp_user_timeout") == "0")
+    }
+
+    /// libpq's parse error may quote the piece it could not read: a
+    /// password must never reach an error that way.
+    @Test func anUnparsableConninfoIsNeverEchoed() {
+        for conninfo in ["host=x password='s3cret", "postgresql://u:s3cret%zz@host/db"] {
+            do {
+                _ = try Connection(conninfo)
+                Issue.record("connected with \(conninfo)")
+            } catch {
+                #expect(!error.description.contains("s3cret"), "\(error)")
+                #expect(!error.isTransient, "\(error)")
+            }
+        }
+    }
+
     /// A slot created with two_phase would hand over prepared transactions
     /// before they commit: the worker refuses it at once, with the fix.
     @Test func aTwoPhaseSlotIsFatal() throws {

@@ -143,6 +143,13 @@ import TestSupport
         _ = machine.receive(Self.keepalive(80), now: 1, readerIdle: true)
         #expect(machine.confirmable == LSN(100))
         #expect(Self.settle(&machine, now: 20) == LSN(100))
+        // A settled keepalive stays confirmed when a later one waits for unstored work.
+        _ = machine.receive(Self.keepalive(500), now: 21, readerIdle: true)
+        #expect(Self.settle(&machine, now: 21) == LSN(500))
+        Self.handOver(&machine, commit: 600, now: 22)
+        _ = machine.receive(Self.keepalive(700), now: 22, readerIdle: true)
+        #expect(machine.confirmable == LSN(500))
+        #expect(Self.settle(&machine, now: 40) == LSN(500))
     }
 
     /// Random interleavings of a stream of transactions (some with nothing
