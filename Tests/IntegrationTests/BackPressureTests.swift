@@ -28,30 +28,6 @@ import Worker
         #expect(worker.stop() == nil)
         try drill.expectEveryRowOnce()
     }
-
-    /// Stopped while the store stalls for 7 s, longer than the 5 s
-    /// `wal_sender_timeout`: the worker stores what it was handed and goes
-    /// on sending feedback while it waits, so its last status update
-    /// reaches the walsender and the slot is confirmed up to the stored
-    /// position. The rest waits in the slot for the next worker.
-    @Test func stoppingWhileTheStoreStallsConfirmsWhatItStored() throws {
-        let drill = try SlowStore(stalls: 1, seconds: 7)
-        let worker = try drill.startWorker()
-        _ = try drill.walsender()
-        try drill.insertRows()
-        while try drill.stalls() < 1 { Thread.sleep(forTimeInterval: 0.05) }
-        #expect(worker.stop() == nil)
-        let source = drill.harness.database.connection
-        let confirmedAll = try source.execute("""
-            SELECT s.confirmed_flush_lsn >= c.last_lsn FROM pg_replication_slots s, walaudit.capture_state c
-            WHERE s.slot_name = $1 AND c.slot = $1
-            """, [drill.harness.slot]).scalar
-        #expect(confirmedAll == "t", "the last status update did not reach the walsender")
-        let next = try drill.harness.startWorker()
-        try drill.harness.waitForEvents(atLeast: Self.rows, timeout: 60)
-        #expect(next.stop() == 0)
-        try drill.expectEveryRowOnce()
-    }
 }
 
 /// A source with a 5 s `wal_sender_timeout`, table `t` attached, and a store
