@@ -5,11 +5,25 @@ import PostgresClient
 /// and the application actor a session's changes are recorded under.
 public enum Attachment {
     /// Starts auditing `table` (a name as `regclass` reads it, e.g.
-    /// `public.orders` or `"Odd ""name"""`). Each element of `exclude` and
-    /// `mask` is one column name, taken as is: `a,b` is the column named "a,b".
-    public static func attach(_ source: Connection, table: String, exclude: [String] = [], mask: [String] = []) throws(PostgresError) {
-        try source.execute("SELECT walaudit.attach($1::regclass, $2::text[], $3::text[])",
-                           [table, TextArray.literal(exclude), TextArray.literal(mask)])
+    /// `public.orders` or `"Odd ""name"""`), with its partitions or
+    /// inheritance children. Each element of `exclude` and `mask` is one
+    /// column name, taken as is: `a,b` is the column named "a,b". With
+    /// `baseline`, the worker records its existing rows as SNAPSHOT events;
+    /// returns whether a baseline was asked for (a table without a primary
+    /// key gets none).
+    @discardableResult
+    public static func attach(_ source: Connection, table: String, exclude: [String] = [], mask: [String] = [],
+                              baseline: Bool = true) throws(PostgresError) -> Bool {
+        try source.execute("SELECT walaudit.attach($1::regclass, $2::text[], $3::text[], $4::boolean)",
+                           [table, TextArray.literal(exclude), TextArray.literal(mask), baseline ? "true" : "false"])
+        return try source.execute("SELECT baseline_id IS NOT NULL FROM walaudit.capture_tables WHERE relid = $1::regclass",
+                                  [table]).scalar == "t"
+    }
+
+    /// Asks the worker for a new baseline of an attached `table`: its rows
+    /// are recorded again as SNAPSHOT events (e.g. after a GAP).
+    public static func requestBaseline(_ source: Connection, table: String) throws(PostgresError) {
+        try source.execute("SELECT walaudit.baseline($1::regclass)", [table])
     }
 
     /// Stops auditing `table`; the chain records it.
@@ -28,7 +42,7 @@ public enum Attachment {
     public static func detachAll(_ source: Connection) throws(PostgresError) -> [String] {
         let tables = try source.execute("""
             SELECT format('%I.%I', n.nspname, c.relname) FROM walaudit.capture_tables t
-            JOIN pg_class c ON c.oid = t.relid JOIN pg_namespace n ON n.oid = c.relnamespace ORDER BY 1
+            JOIN pg_class c ON c.oid = t.relid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE t.root_relid IS NULL ORDER BY 1
             """).rows.compactMap { $0[0] }
         for table in tables { try detach(source, table: table) }
         return tables

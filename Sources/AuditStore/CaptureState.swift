@@ -20,11 +20,16 @@ public struct CaptureState: Sendable {
     public static func load(from store: Connection, slot: String) throws -> CaptureState {
         let row = try store.execute("SELECT last_lsn::text, source_system_id FROM walaudit.capture_state WHERE slot = $1",
                                     [slot]).rows.first
+        // Through to_jsonb, so a store that `setup` has not upgraded yet
+        // (capture_config without the stream names) still loads.
         let tables = try store.execute("""
-            SELECT relid, schema_name, table_name, key_columns::text, exclude_columns::text, mask_columns::text
-            FROM walaudit.capture_config WHERE slot = $1
+            SELECT relid, schema_name, table_name, key_columns::text, exclude_columns::text, mask_columns::text,
+                   coalesce(to_jsonb(c) ->> 'relation_schema', schema_name), coalesce(to_jsonb(c) ->> 'relation_table', table_name),
+                   to_jsonb(c) ->> 'root_relid'
+            FROM walaudit.capture_config c WHERE slot = $1
             """, [slot]).rows.map { row in
             TableCapture(relid: UInt32(row[0]!)!, schemaName: row[1]!, tableName: row[2]!,
+                         relation: RelationName(schema: row[6]!, table: row[7]!), rootRelid: row[8].flatMap { UInt32($0) },
                          keyColumns: TextArray.parse(row[3]!), excludeColumns: TextArray.parse(row[4]!),
                          maskColumns: TextArray.parse(row[5]!))
         }
@@ -53,12 +58,21 @@ public struct CaptureState: Sendable {
     /// transaction that changed them (a small set; it changes rarely).
     public static func saveTables(_ store: Connection, slot: String, _ tables: [RelationName: TableCapture]) throws(PostgresError) {
         try store.execute("DELETE FROM walaudit.capture_config WHERE slot = $1", [slot])
+        // jsonb_populate_record fills the columns the store has, so a store
+        // that `setup` has not upgraded yet keeps working.
         for table in tables.values {
+            var row: [JSONValue.Member] = [
+                .init("slot", .string(slot)), .init("relid", .number(String(table.relid))),
+                .init("schema_name", .string(table.schemaName)), .init("table_name", .string(table.tableName)),
+                .init("key_columns", .array(table.keyColumns.map(JSONValue.string))),
+                .init("exclude_columns", .array(table.excludeColumns.sorted().map(JSONValue.string))),
+                .init("mask_columns", .array(table.maskColumns.sorted().map(JSONValue.string))),
+                .init("relation_schema", .string(table.relation.schema)), .init("relation_table", .string(table.relation.table)),
+            ]
+            if let root = table.rootRelid { row.append(.init("root_relid", .number(String(root)))) }
             try store.execute("""
-                INSERT INTO walaudit.capture_config (slot, relid, schema_name, table_name, key_columns, exclude_columns, mask_columns)
-                VALUES ($1, $2, $3, $4, $5, $6, $7)
-                """, [slot, String(table.relid), table.schemaName, table.tableName, TextArray.literal(table.keyColumns),
-                      TextArray.literal(table.excludeColumns.sorted()), TextArray.literal(table.maskColumns.sorted())])
+                INSERT INTO walaudit.capture_config SELECT * FROM jsonb_populate_record(NULL::walaudit.capture_config, $1::jsonb)
+                """, [JSONValue.object(row).serialized])
         }
     }
 }

@@ -37,10 +37,15 @@ public struct EventBuilder: Sendable {
         var base = AuditEvent(eventTime: context.commitTime, operation: .insert, actor: context.actor,
                               xid: context.xid.map(Int64.init), lsn: context.commitLSN)
         switch (record, source) {
-        case (.truncate, .table(let table)):
+        case (.truncate(let truncate), .table(let table)):
             base.operation = .truncate
             base.schemaName = table.schemaName
             base.tableName = table.tableName
+            // Of a partitioned or inherited table: the tables the statement
+            // emptied (a single partition's TRUNCATE leaves the others' rows).
+            if table.rootRelid != nil {
+                base.newRow = .object([.init("truncated", .array(truncate.relations.map { .string($0.description) }))])
+            }
             return [base]
         case (.change(let change), .table(let table)):
             return [try rowEvent(change, table: table, base: base)]
@@ -128,25 +133,43 @@ public struct EventBuilder: Sendable {
         return event
     }
 
-    /// Attach is a DDL event; detach is a GAP: from then on nothing of the
-    /// table is captured, and the chain says so.
+    /// Attach is a DDL event (so is a request for a new baseline); detach,
+    /// and changes found escaping the WAL, are a GAP: from then on the
+    /// table's changes are not (all) captured, and the chain says so.
+    /// Partitions and inheritance children come and go with DDL events of
+    /// their own (`ddl_log`), so their rows here make no event.
     private func captureTablesEvent(_ change: RowChange, base: AuditEvent) throws -> AuditEvent? {
         var event = base
         func text(_ tuple: [Column], _ name: String) -> String? { tuple.first { $0.name == name }?.value.textOutput }
+        func changed(_ name: String) -> Bool { text(change.oldTuple ?? [], name) != change.newTuple.flatMap { text($0, name) } }
         let config = { (tuple: [Column]) throws -> JSONValue in
             try ValueConversion.row(tuple.filter { ["key_columns", "exclude_columns", "mask_columns"].contains($0.name) }).row
         }
         switch change.operation {
         case .insert, .update:
-            guard let tuple = change.completedNewTuple(), let table = TableCapture(row: tuple) else { return nil }
-            if change.operation == .update, let old = change.oldTuple, try config(old) == config(tuple) { return nil }
-            event.operation = .ddl
+            guard let tuple = change.completedNewTuple(), let table = TableCapture(row: tuple), table.rootRelid == nil else { return nil }
             event.schemaName = table.schemaName
             event.tableName = table.tableName
             event.actor = Actor(dbUser: text(tuple, "attached_by"), roleName: text(tuple, "attached_role"))
-            event.newRow = .object([.init("command_tag", .string("WALAUDIT ATTACH")), .init("config", try config(tuple))])
+            let baseline = JSONValue.bool(text(tuple, "baseline_id") != nil)
+            let configChanged = try change.operation == .insert || change.oldTuple.map(config) != config(tuple)
+            if configChanged {
+                event.operation = .ddl
+                event.newRow = .object([.init("command_tag", .string("WALAUDIT ATTACH")), .init("config", try config(tuple)),
+                                        .init("baseline", baseline)])
+            } else if changed("baseline_id"), text(tuple, "baseline_id") != nil {
+                event.operation = .ddl
+                event.newRow = .object([.init("command_tag", .string("WALAUDIT BASELINE"))])
+            } else if changed("gap_since"), let since = text(tuple, "gap_since") {
+                event.operation = .gap
+                event.actor = base.actor
+                event.newRow = .object([.init("reason", .string("unlogged")), .init("since", .string(since)),
+                                        .init("detail", .string("the table is UNLOGGED: its changes are not in the write-ahead log, so none is captured until it is SET LOGGED and attached again"))])
+            } else {
+                return nil
+            }
         case .delete:
-            guard let tuple = change.oldTuple, let table = TableCapture(row: tuple) else { return nil }
+            guard let tuple = change.oldTuple, let table = TableCapture(row: tuple), table.rootRelid == nil else { return nil }
             event.operation = .gap
             event.actor = Actor(dbUser: text(tuple, "detached_by"), roleName: text(tuple, "detached_role"))
             event.schemaName = table.schemaName

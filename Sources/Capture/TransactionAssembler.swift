@@ -68,6 +68,10 @@ public struct TransactionAssembler {
     /// when the attached set changes, so later changes take a new snapshot.
     private var snapshotIndex: [RelationName: Int32] = [:]
     private var tablesChanged = false
+    /// A DELETE from a partition or child of an attached table, held back
+    /// one record: if the INSERT of a row moving to another partition
+    /// follows, the two become one UPDATE.
+    private var heldDelete: ChangeBuffer.Entry?
     private var changes: ChangeBuffer
     private let memoryLimit: Int
     /// Actors parsed from recent messages, by the message's bytes after its
@@ -118,8 +122,11 @@ public struct TransactionAssembler {
             try handleChange(change, record: record, raw: raw)
         case .truncate(let truncate):
             try requireTransaction(lsn)
+            try releaseHeldDelete()
+            // One event per attached table, however many of its partitions the statement emptied.
+            var roots: Set<UInt32> = []
             for relation in truncate.relations {
-                if let table = snapshot(of: relation) {
+                if let table = snapshot(of: relation), roots.insert(tableSnapshots[Int(table)].root).inserted {
                     try changes.append(.init(raw: raw, record: record, actor: currentActor, table: table))
                 }
             }
@@ -127,6 +134,7 @@ public struct TransactionAssembler {
             try requireTransaction(lsn)
             guard commitXid == xid else { throw CaptureError("COMMIT of xid \(commitXid.map(String.init) ?? "?") inside transaction \(xid.map(String.init) ?? "?") at \(lsn)") }
             guard let time else { throw CaptureError("COMMIT without a timestamp at \(lsn): the slot must be read with include-timestamp") }
+            try releaseHeldDelete()
             let committed = CommittedTransaction(xid: xid, commitLSN: lsn, commitTime: time,
                                                  tablesAfter: tablesChanged ? tables : nil, changes: changes,
                                                  actors: actors, tableSnapshots: tableSnapshots)
@@ -142,6 +150,7 @@ public struct TransactionAssembler {
     private mutating func startTransaction(xid beginXid: UInt32?) {
         inTransaction = true
         xid = beginXid
+        heldDelete = nil
         actors = []
         currentActor = -1
         tableSnapshots = []
@@ -168,6 +177,14 @@ public struct TransactionAssembler {
     }
 
     private mutating func handleChange(_ change: RowChange, record: DecodedRecord, raw: [UInt8]) throws {
+        if let held = heldDelete {
+            heldDelete = nil
+            if let moved = try movedRow(held, change, raw: raw) {
+                try changes.append(moved)
+                return
+            }
+            try changes.append(held)
+        }
         if change.relation.schema == Self.schema {
             switch change.relation.table {
             case "capture_tables": try applyCaptureTablesChange(change, record: record, raw: raw)
@@ -178,7 +195,34 @@ public struct TransactionAssembler {
             return
         }
         guard let table = snapshot(of: change.relation) else { return }
-        try changes.append(.init(raw: raw, record: record, actor: currentActor, table: table))
+        let entry = ChangeBuffer.Entry(raw: raw, record: record, actor: currentActor, table: table)
+        if change.operation == .delete, change.oldTuple != nil, tableSnapshots[Int(table)].rootRelid != nil {
+            heldDelete = entry
+        } else {
+            try changes.append(entry)
+        }
+    }
+
+    private mutating func releaseHeldDelete() throws {
+        if let held = heldDelete {
+            heldDelete = nil
+            try changes.append(held)
+        }
+    }
+
+    /// `held` (a DELETE from a partition) and `change` as one UPDATE, when
+    /// `change` is the INSERT of the same statement into another partition
+    /// of the same attached table: that is how the stream shows an UPDATE
+    /// that moved a row between partitions (PostgreSQL deletes it from the
+    /// old one and inserts it into the new one). The UPDATE is recorded
+    /// under the new partition, with the deleted image as its old row.
+    private mutating func movedRow(_ held: ChangeBuffer.Entry, _ change: RowChange, raw: [UInt8]) throws -> ChangeBuffer.Entry? {
+        guard change.operation == .insert, held.actor == currentActor, change.newTuple != nil,
+              let table = snapshot(of: change.relation) else { return nil }
+        let from = tableSnapshots[Int(held.table)], to = tableSnapshots[Int(table)]
+        guard to.rootRelid != nil, to.root == from.root, to.relid != from.relid else { return nil }
+        let merged = try TestDecoding.movedRow(deleted: held.raw, inserted: raw)
+        return ChangeBuffer.Entry(raw: merged, record: try TestDecoding.parseRecord(merged), actor: currentActor, table: table)
     }
 
     /// attach / detach / rename, in stream order. Attach and detach also

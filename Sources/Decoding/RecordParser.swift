@@ -486,3 +486,16 @@ private func isJSONNumber(bytes b: UnsafeBufferPointer<UInt8>) -> Bool {
     }
     return i == b.count
 }
+
+extension RecordParser {
+    /// Where a one-row change record's tuple text begins (just after
+    /// `table NAME: OP:`), and where its table name ends.
+    mutating func changeLayout(_ operation: StaticString) throws(Failure) -> (nameEnd: Int, tupleStart: Int) {
+        try expect("table ")
+        _ = try relationName()
+        let nameEnd = position
+        try expect(": ")
+        try expect(operation)
+        return (nameEnd, position)
+    }
+}

@@ -26,6 +26,27 @@ public enum TestDecoding {
         }
     }
 
+    /// The UPDATE record a row move between partitions would be if the
+    /// stream said so: test_decoding prints it as the DELETE from the old
+    /// partition then the INSERT into the new one. The result names the
+    /// new partition and carries the deleted tuple as `old-key`.
+    public static func movedRow(deleted: [UInt8], inserted: [UInt8]) throws(DecodeError) -> [UInt8] {
+        func layout(_ raw: [UInt8], _ operation: StaticString) throws(DecodeError) -> (nameEnd: Int, tupleStart: Int) {
+            try raw.withUnsafeBufferPointer { (buffer) throws(DecodeError) in
+                var parser = RecordParser(buffer, from: 0, framing: .wholeMessage)
+                do throws(RecordParser.Failure) {
+                    return try parser.changeLayout(operation)
+                } catch {
+                    guard case .malformed(let decodeError) = error else { preconditionFailure("a whole-message parse never asks for more bytes") }
+                    throw decodeError
+                }
+            }
+        }
+        let old = try layout(deleted, "DELETE:"), new = try layout(inserted, "INSERT:")
+        return Array(inserted[..<new.nameEnd]) + Array(": UPDATE: old-key:".utf8) + Array(deleted[old.tupleStart...])
+            + Array(" new-tuple:".utf8) + Array(inserted[new.tupleStart...])
+    }
+
     /// Parses one whole record held in an array or a string.
     public static func parseRecord(_ bytes: [UInt8]) throws(DecodeError) -> DecodedRecord {
         try bytes.withUnsafeBufferPointer { (buffer) throws(DecodeError) in try parseRecord(buffer) }

@@ -30,6 +30,8 @@ public struct AuditEvent: Equatable, Sendable {
     public enum Operation: String, Sendable {
         case insert = "INSERT", update = "UPDATE", delete = "DELETE", truncate = "TRUNCATE"
         case ddl = "DDL", policy = "POLICY", gap = "GAP"
+        /// A row as it was when the table's baseline read it (it had no event since the attach).
+        case snapshot = "SNAPSHOT"
     }
 
     /// Commit time of the source transaction (or the time of a non-row event).

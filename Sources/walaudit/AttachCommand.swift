@@ -30,17 +30,27 @@ struct AttachCommand: ParsableCommand {
     @Option(help: ArgumentHelp("A column stored as a keyed hash only; repeat for more.", valueName: "column"))
     var mask: [String] = []
 
+    @Flag(help: "Do not record the existing rows (by default the worker records each once as a SNAPSHOT event); the table's history then starts with its first change.")
+    var noBaseline = false
+
     func run() throws {
         let source = try connection.connectSource()
         for table in tables {
+            var baselined = false
             do {
-                try Attachment.attach(source, table: table, exclude: exclude, mask: mask)
+                baselined = try Attachment.attach(source, table: table, exclude: exclude, mask: mask, baseline: !noBaseline)
             } catch where error.message.hasPrefix("no such column") && (exclude + mask).contains(where: { $0.contains(",") }) {
                 throw CLIError("cannot attach \(table): \(error) (--exclude and --mask take one column each: --exclude a --exclude b)")
             } catch {
                 throw CLIError("cannot attach \(table): \(error)")
             }
-            print("attached \(table)")
+            if baselined {
+                print("attached \(table); the worker records its existing rows as SNAPSHOT events (`walaudit status` shows the progress)")
+            } else if noBaseline {
+                print("attached \(table), without a baseline: its history starts with its first change")
+            } else {
+                print("attached \(table), without a baseline (it has no primary key to tell its rows apart): its history starts with its first change")
+            }
         }
     }
 }

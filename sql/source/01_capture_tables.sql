@@ -7,8 +7,15 @@
 CREATE SCHEMA IF NOT EXISTS walaudit;
 COMMENT ON SCHEMA walaudit IS 'walaudit: tamper-evident audit trail (capture side and audit store)';
 
+-- One row per table whose changes are captured: each attached table, and
+-- each partition (any depth) or inheritance child of one, present and
+-- future. A partition's or child's row names its attached table (root_relid)
+-- and carries that table's names and settings: its events are the attached
+-- table's events.
 CREATE TABLE IF NOT EXISTS walaudit.capture_tables (
     relid           oid PRIMARY KEY,
+    -- The names its events carry: the attached table's (relation_*: its
+    -- own, which its changes carry in the stream).
     schema_name     text NOT NULL,
     table_name      text NOT NULL,
     -- Primary-key columns, in key order: they form each event's row_key.
@@ -21,16 +28,33 @@ CREATE TABLE IF NOT EXISTS walaudit.capture_tables (
     -- Set by walaudit.detach just before it deletes the row, so the DELETE
     -- the worker reads says who detached.
     detached_by     text,
-    detached_role   text
+    detached_role   text,
+    relation_schema text NOT NULL,
+    relation_table  text NOT NULL,
+    -- NULL for an attached table; for a partition or inheritance child,
+    -- the attached table it belongs to.
+    root_relid      oid,
+    -- A new value asks the worker for a baseline of the table's existing
+    -- rows (attach, walaudit.baseline); NULL: none was asked for.
+    baseline_id     bigint,
+    -- Set when the worker found the table's changes escaping the WAL (it
+    -- turned UNLOGGED while the event triggers were off); cleared by the
+    -- next attach or baseline.
+    gap_since       timestamptz
 );
+CREATE INDEX IF NOT EXISTS capture_tables_root ON walaudit.capture_tables (root_relid) WHERE root_relid IS NOT NULL;
+CREATE SEQUENCE IF NOT EXISTS walaudit.baseline_ids;
 ALTER TABLE walaudit.capture_tables REPLICA IDENTITY FULL;
 COMMENT ON TABLE walaudit.capture_tables IS
     'Attached tables. Written only by walaudit.attach/detach; its changes reach the worker through the stream.';
 
--- Attached tables as a DBA reads them.
+-- Attached tables as a DBA reads them; `covered_tables` counts the
+-- partitions and inheritance children captured under the table's name.
 CREATE OR REPLACE VIEW walaudit.attached_tables AS
-    SELECT schema_name, table_name, key_columns, exclude_columns, mask_columns, attached_at, attached_by
-    FROM walaudit.capture_tables;
+    SELECT t.schema_name, t.table_name, t.key_columns, t.exclude_columns, t.mask_columns, t.attached_at, t.attached_by,
+           (SELECT count(*) FROM walaudit.capture_tables m WHERE m.root_relid = t.relid) AS covered_tables,
+           t.gap_since
+    FROM walaudit.capture_tables t WHERE t.root_relid IS NULL;
 
 -- DDL on attached tables, written by the event triggers (04_ddl.sql); each row
 -- becomes a DDL event in the chain.

@@ -28,8 +28,10 @@ AS $$
     FROM walaudit.capture_tables t WHERE t.relid = attached
 $$;
 
--- ddl_command_end: logs commands on attached tables; refuses what would let
--- their changes escape capture.
+-- ddl_command_end: keeps the partitions and children of attached tables
+-- captured (a new partition is captured before its first row), logs
+-- commands on attached tables, and refuses what would let their changes
+-- escape capture.
 CREATE OR REPLACE FUNCTION walaudit.log_ddl() RETURNS event_trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog
 AS $$
@@ -37,40 +39,37 @@ DECLARE
     cmd record;
     attached oid;
     unlogged text;
-    orphan text;
+    unseen text[] := '{}';
 BEGIN
+    -- Logged under the names the table had (a rename is logged under its old one) ...
     FOR cmd IN SELECT * FROM pg_event_trigger_ddl_commands() LOOP
+        attached := walaudit.attached_table_of(cmd.classid, cmd.objid);
+        IF attached IS NULL THEN
+            unseen := unseen || format('%s/%s', cmd.classid, cmd.objid);
+        ELSE
+            PERFORM walaudit.record_ddl(attached, cmd.command_tag, cmd.object_type, cmd.object_identity);
+        END IF;
+    END LOOP;
+    PERFORM walaudit.sync_members();
+    -- ... and a new partition or child, once it is captured, under its attached table's.
+    FOR cmd IN SELECT * FROM pg_event_trigger_ddl_commands() c WHERE format('%s/%s', c.classid, c.objid) = ANY (unseen) LOOP
         attached := walaudit.attached_table_of(cmd.classid, cmd.objid);
         CONTINUE WHEN attached IS NULL;
         PERFORM walaudit.record_ddl(attached, cmd.command_tag, cmd.object_type, cmd.object_identity);
-        -- A rename changes the names the stream will carry.
-        UPDATE walaudit.capture_tables t SET schema_name = n.nspname, table_name = c.relname
-        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE t.relid = attached AND c.oid = attached AND (t.schema_name, t.table_name) IS DISTINCT FROM (n.nspname, c.relname);
     END LOOP;
     -- Refused, so that no change escapes capture unseen: an attached table
-    -- turned UNLOGGED (its changes would leave the WAL) ...
+    -- turned UNLOGGED (its changes would leave the WAL).
     SELECT string_agg(t.relid::regclass::text, ', ') INTO unlogged
     FROM walaudit.capture_tables t JOIN pg_class c ON c.oid = t.relid WHERE c.relpersistence <> 'p';
     IF unlogged IS NOT NULL THEN
         RAISE EXCEPTION 'walaudit: % is attached, and an UNLOGGED table''s changes are not in the write-ahead log', unlogged
             USING HINT = 'Detach it first (walaudit detach), which records a GAP in the trail.';
     END IF;
-    -- ... and a new inheritance child of an attached table (its rows would
-    -- change under a name nobody attached).
-    SELECT string_agg(format('%s (child of %s)', i.inhrelid::regclass, i.inhparent::regclass), ', ') INTO orphan
-    FROM pg_event_trigger_ddl_commands() d JOIN pg_inherits i ON i.inhrelid = d.objid
-    WHERE d.classid = 'pg_class'::regclass
-      AND EXISTS (SELECT 1 FROM walaudit.capture_tables p WHERE p.relid = i.inhparent)
-      AND NOT EXISTS (SELECT 1 FROM walaudit.capture_tables t WHERE t.relid = i.inhrelid);
-    IF orphan IS NOT NULL THEN
-        RAISE EXCEPTION 'walaudit: % would not be audited while its parent is', orphan
-            USING HINT = 'Detach the parent, create the child, then attach the child and the parent.';
-    END IF;
 END
 $$;
 
--- sql_drop: a dropped attached table is logged and detached.
+-- sql_drop: a dropped attached table (or partition, or child) is logged and
+-- let go; dropping an attached table lets its partitions go with it.
 CREATE OR REPLACE FUNCTION walaudit.log_drop() RETURNS event_trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog
 AS $$
@@ -78,7 +77,7 @@ BEGIN
     PERFORM walaudit.record_ddl(o.objid, tg_tag, o.object_type, o.object_identity)
     FROM pg_event_trigger_dropped_objects() o WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0;
     DELETE FROM walaudit.capture_tables t USING pg_event_trigger_dropped_objects() o
-    WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0 AND t.relid = o.objid;
+    WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0 AND (t.relid = o.objid OR t.root_relid = o.objid);
 END
 $$;
 

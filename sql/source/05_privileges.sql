@@ -12,9 +12,12 @@ REVOKE EXECUTE ON FUNCTION pg_catalog.pg_logical_emit_message(boolean, text, byt
 -- the database, its objects keep the privileges the store's own files give
 -- them, whatever the order in which setup runs.
 GRANT USAGE ON SCHEMA walaudit TO PUBLIC;
+REVOKE ALL ON SEQUENCE walaudit.baseline_ids FROM PUBLIC;
 REVOKE ALL ON walaudit.capture_tables, walaudit.ddl_log, walaudit.attached_tables FROM PUBLIC;
 REVOKE ALL ON FUNCTION walaudit.actor_message(), walaudit.capture_actor(), walaudit.set_actor(text, jsonb),
-    walaudit.attach(regclass, text[], text[]), walaudit.detach(regclass), walaudit.attached_table_of(oid, oid),
+    walaudit.attach(regclass, text[], text[], boolean), walaudit.detach(regclass),
+    walaudit.baseline(regclass), walaudit.check_capturable(regclass, text), walaudit.descendants(regclass),
+    walaudit.prepare_capture(regclass), walaudit.sync_members(), walaudit.attached_table_of(oid, oid),
     walaudit.record_ddl(oid, text, text, text), walaudit.log_ddl(), walaudit.log_drop() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION walaudit.set_actor(text, jsonb) TO PUBLIC;
 GRANT SELECT ON walaudit.attached_tables TO walaudit_reader, walaudit_admin;

@@ -11,7 +11,7 @@ CREATE TABLE IF NOT EXISTS walaudit.event_log (
     seq              bigint PRIMARY KEY,
     event_time       timestamptz NOT NULL,
     operation        text NOT NULL
-        CHECK (operation IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'DDL', 'POLICY', 'GAP')),
+        CHECK (operation IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'DDL', 'POLICY', 'GAP', 'SNAPSHOT')),
     schema_name      text,
     table_name       text,
     changed_columns  text[],

@@ -11,16 +11,22 @@ CREATE TABLE IF NOT EXISTS walaudit.capture_state (
     updated_at       timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 
--- The attached tables as the worker saw them at last_lsn: attach and detach
--- take effect at their commit position in the stream, not when polled.
+-- The captured tables (walaudit.capture_tables on the source) as the worker
+-- saw them at last_lsn: attach and detach take effect at their commit
+-- position in the stream, not when polled.
 CREATE TABLE IF NOT EXISTS walaudit.capture_config (
     slot            text NOT NULL,
     relid           oid NOT NULL,
+    -- The names its events carry (relation_*: the names the stream carries).
     schema_name     text NOT NULL,
     table_name      text NOT NULL,
     key_columns     text[] NOT NULL,
     exclude_columns text[] NOT NULL,
     mask_columns    text[] NOT NULL,
+    relation_schema text NOT NULL,
+    relation_table  text NOT NULL,
+    -- The attached table a partition or child belongs to.
+    root_relid      oid,
     PRIMARY KEY (slot, relid)
 );
 

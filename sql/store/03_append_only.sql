@@ -40,7 +40,7 @@ BEGIN
             OLD.role_name, OLD.app_user, OLD.app_context, OLD.application_name, OLD.client_addr, OLD.client_port,
             OLD.backend_pid, OLD.xid, OLD.lsn, OLD.lsn_position, OLD.payload_digest, OLD.prev_hash, OLD.hash, OLD.recorded_at) THEN
         cutoff := walaudit.retention_cutoff(OLD.schema_name, OLD.table_name, walaudit.retention_clock());
-        IF OLD.operation IN ('INSERT', 'UPDATE', 'DELETE') AND OLD.event_time < cutoff AND NOT walaudit.is_held(OLD) THEN
+        IF OLD.operation IN ('INSERT', 'UPDATE', 'DELETE', 'SNAPSHOT') AND OLD.event_time < cutoff AND NOT walaudit.is_held(OLD) THEN
             RETURN NEW;
         END IF;
         RAISE EXCEPTION 'retention does not allow purging seq % (not expired, held by a legal hold, or not a row change)', OLD.seq

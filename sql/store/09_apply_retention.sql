@@ -33,7 +33,7 @@ BEGIN
         SELECT e.seq, format('%I.%I', e.schema_name, e.table_name) AS tbl, walaudit.is_held(e) AS is_held
         FROM walaudit.event_log e
         WHERE e.event_time < oldest_cutoff
-          AND e.operation IN ('INSERT', 'UPDATE', 'DELETE') AND e.purged_at IS NULL
+          AND e.operation IN ('INSERT', 'UPDATE', 'DELETE', 'SNAPSHOT') AND e.purged_at IS NULL
           AND e.event_time < walaudit.retention_cutoff(e.schema_name, e.table_name, clock)
     ), purge AS (
         UPDATE walaudit.event_log l
