@@ -15,16 +15,34 @@ public struct CommittedTransaction {
     public let commitTime: PostgresTimestamp
     /// Attached tables after this transaction, when it changed them.
     public let tablesAfter: [RelationName: TableCapture]?
+    /// Baselines this transaction asked for (attach, walaudit.baseline).
+    public let baselineRequests: [BaselineRequest]
+    /// Not a source transaction but a chunk of baseline rows, at its mark.
+    public let baselineChunk: BaselineChunk?
     let changes: ChangeBuffer
     let actors: [Actor]
     let tableSnapshots: [TableCapture]
 
+    init(xid: UInt32?, commitLSN: LSN, commitTime: PostgresTimestamp, tablesAfter: [RelationName: TableCapture]?,
+         baselineRequests: [BaselineRequest] = [], baselineChunk: BaselineChunk? = nil,
+         changes: ChangeBuffer, actors: [Actor], tableSnapshots: [TableCapture]) {
+        (self.xid, self.commitLSN, self.commitTime, self.tablesAfter) = (xid, commitLSN, commitTime, tablesAfter)
+        (self.baselineRequests, self.baselineChunk) = (baselineRequests, baselineChunk)
+        (self.changes, self.actors, self.tableSnapshots) = (changes, actors, tableSnapshots)
+    }
+
+    /// A chunk of baseline rows, stored at `mark` (its mark's LSN) like a transaction.
+    public static func baseline(_ chunk: BaselineChunk, mark: LSN) -> CommittedTransaction {
+        CommittedTransaction(xid: nil, commitLSN: mark, commitTime: chunk.readTime, tablesAfter: nil, baselineChunk: chunk,
+                             changes: ChangeBuffer(memoryLimit: 0), actors: [], tableSnapshots: [])
+    }
+
     /// Whether the store has anything to write for this transaction.
-    public var isEmpty: Bool { changes.count == 0 && tablesAfter == nil }
+    public var isEmpty: Bool { changes.count == 0 && tablesAfter == nil && baselineChunk == nil }
 
     /// How many buffered records it holds, and the memory they take (for back-pressure).
-    public var changeCount: Int { changes.count }
-    public var memoryBytes: Int { changes.memoryBytes }
+    public var changeCount: Int { changes.count + (baselineChunk?.rows.count ?? 0) }
+    public var memoryBytes: Int { changes.memoryBytes + (baselineChunk.map { $0.rows.count * 256 } ?? 0) }
 
     /// The transaction's events in stream order, built one at a time.
     public func forEachEvent(builder: EventBuilder, _ body: (AuditEvent) throws -> Void) throws {
@@ -72,6 +90,8 @@ public struct TransactionAssembler {
     /// one record: if the INSERT of a row moving to another partition
     /// follows, the two become one UPDATE.
     private var heldDelete: ChangeBuffer.Entry?
+    /// Baselines asked for in this transaction (their LSN is its commit's).
+    private var baselineRequests: [BaselineRequest] = []
     private var changes: ChangeBuffer
     private let memoryLimit: Int
     /// Actors parsed from recent messages, by the message's bytes after its
@@ -135,8 +155,9 @@ public struct TransactionAssembler {
             guard commitXid == xid else { throw CaptureError("COMMIT of xid \(commitXid.map(String.init) ?? "?") inside transaction \(xid.map(String.init) ?? "?") at \(lsn)") }
             guard let time else { throw CaptureError("COMMIT without a timestamp at \(lsn): the slot must be read with include-timestamp") }
             try releaseHeldDelete()
+            let requests = baselineRequests.map { BaselineRequest(baselineID: $0.baselineID, table: $0.table, actor: $0.actor, requestLSN: lsn) }
             let committed = CommittedTransaction(xid: xid, commitLSN: lsn, commitTime: time,
-                                                 tablesAfter: tablesChanged ? tables : nil, changes: changes,
+                                                 tablesAfter: tablesChanged ? tables : nil, baselineRequests: requests, changes: changes,
                                                  actors: actors, tableSnapshots: tableSnapshots)
             inTransaction = false
             changes = ChangeBuffer(memoryLimit: memoryLimit)
@@ -156,6 +177,7 @@ public struct TransactionAssembler {
         tableSnapshots = []
         snapshotIndex = [:]
         tablesChanged = false
+        baselineRequests = []
         // Messages printed before BEGIN: those of this transaction apply.
         for pending in pendingActors where pending.xid == beginXid {
             actors.append(pending.actor)
@@ -232,8 +254,15 @@ public struct TransactionAssembler {
         if let old = change.oldTuple.flatMap(TableCapture.init(row:)) {
             tables[old.relation] = nil
         }
-        if let new = change.completedNewTuple().flatMap(TableCapture.init(row:)) {
+        if let tuple = change.completedNewTuple(), let new = TableCapture(row: tuple) {
             tables[new.relation] = new
+            func text(_ tuple: [Column]?, _ name: String) -> String? { tuple?.first { $0.name == name }?.value.textOutput }
+            // An attached table's baseline, or a partition's that joined with rows.
+            if let id = text(tuple, "baseline_id").flatMap(Int64.init), text(change.oldTuple, "baseline_id") != String(id) {
+                baselineRequests.append(BaselineRequest(baselineID: id, table: new,
+                                                        actor: Actor(dbUser: text(tuple, "attached_by"), roleName: text(tuple, "attached_role")),
+                                                        requestLSN: .zero))
+            }
         }
         snapshotIndex = [:]
         try changes.append(.init(raw: raw, record: record, actor: currentActor, table: EventBuilder.captureTablesRow))

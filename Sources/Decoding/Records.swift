@@ -37,6 +37,10 @@ public struct Column: Equatable, Sendable {
     public var name: String
     public var typeName: String
     public var value: Datum
+
+    public init(name: String, typeName: String, value: Datum) {
+        (self.name, self.typeName, self.value) = (name, typeName, value)
+    }
 }
 
 /// A value in one of the literal forms `test_decoding` prints.
@@ -152,4 +156,24 @@ public enum DecodedRecord: Equatable, Sendable {
     case prepare(PreparedTransaction)
     case commitPrepared(PreparedTransaction)
     case rollbackPrepared(PreparedTransaction)
+}
+
+extension Datum {
+    /// A value read with SQL (its type's text output, nil for NULL) in the
+    /// form `test_decoding` would print it, by its type's OID as
+    /// test_decoding's `print_literal` decides: bare numbers for the
+    /// integer, float, numeric and oid types, `true`/`false` for booleans,
+    /// `B'…'` for bit strings, a quoted literal for the rest.
+    public init(typeOID: UInt32, output: String?) {
+        guard let output else {
+            self = .null
+            return
+        }
+        switch typeOID {
+        case 20, 21, 23, 26, 700, 701, 1700: self = .number(output)  // int8 int2 int4 oid float4 float8 numeric
+        case 16: self = .boolean(output == "t")
+        case 1560, 1562: self = .bits(output)  // bit, varbit
+        default: self = .text(output)
+        }
+    }
 }

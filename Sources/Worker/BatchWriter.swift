@@ -96,6 +96,9 @@ final class BatchWriter {
             batch = Batch(started: monotonicSeconds(), chainBefore: chain)
         }
         var count = 0
+        if let chunk = transaction.baselineChunk {
+            count = try writeBaseline(chunk, mark: transaction.commitLSN)
+        }
         try transaction.forEachEvent(builder: builder) { event in
             try store.write(chain.append(event))
             count += 1
@@ -104,10 +107,44 @@ final class BatchWriter {
             try store.finishCopy()
             try CaptureState.saveTables(store.connection, slot: configuration.slot, tables)
         }
+        if !transaction.baselineRequests.isEmpty {
+            try store.finishCopy()
+            try BaselineProgress.record(transaction.baselineRequests, slot: configuration.slot, store.connection)
+        }
         batch!.events += count
         batch!.lastLSN = transaction.commitLSN
         batch!.lastCommitTime = transaction.commitTime
         return nil
+    }
+
+    /// A chunk of baseline rows: a SNAPSHOT event for each row whose key has
+    /// no event since the request (the others' history shows them), the
+    /// closing event after the last chunk, and the progress, all in the open
+    /// batch. Returns the number of events.
+    private func writeBaseline(_ chunk: BaselineChunk, mark: LSN) throws -> Int {
+        let request = chunk.request
+        let snapshots = try chunk.rows.map { try builder.snapshotEvent($0, chunk: chunk, lsn: mark) }
+        try store.finishCopy()  // the query below must see the batch's events
+        let recordedBefore = try BaselineProgress.rowsRecorded(slot: configuration.slot, baselineID: request.baselineID, store.connection)
+        let changed = try BaselineProgress.keysWithEvents(schema: request.table.schemaName, table: request.table.tableName,
+                                                          keys: snapshots.map { $0.rowKey ?? .null }, since: request.requestLSN,
+                                                          store.connection)
+        var position: Int64 = 0
+        for (index, var event) in snapshots.enumerated() where !changed.contains(index) {
+            position += 1
+            event.lsnPosition = position
+            try store.write(chain.append(event))
+        }
+        if chunk.finishesBaseline {
+            var done = builder.baselineDoneEvent(request, rows: recordedBefore + position, time: chunk.readTime, lsn: mark)
+            position += 1
+            done.lsnPosition = position
+            try store.write(chain.append(done))
+        }
+        try store.finishCopy()
+        try BaselineProgress.save(chunk, slot: configuration.slot, recorded: snapshots.count - changed.count,
+                                  skipped: changed.count, store.connection)
+        return Int(position)
     }
 
     /// Stores the position with the events and commits; returns the position.

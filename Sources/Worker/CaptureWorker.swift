@@ -62,7 +62,8 @@ public final class CaptureWorker: Sendable {
                                             "attached_tables": "\(state.tables.count)"])
         let writer = try BatchWriter(configuration: configuration, store: store, sourceSystemID: identity.systemID,
                                      maskKey: state.maskKey, signer: CheckpointSigner(configuration: configuration, store: target))
-        var session = Session(worker: self, source: source, state: state)
+        let pendingBaselines = try BaselineProgress.pending(slot: configuration.slot, target)
+        var session = Session(worker: self, source: source, state: state, pendingBaselines: pendingBaselines)
         try withExtendedLifetime(slotGuard) { try session.stream(into: writer) }
     }
 

@@ -15,13 +15,17 @@ struct Session {
     var assembler: TransactionAssembler
     var machine: ReplicationStateMachine
     let startLSN: LSN
+    /// Baselines left unfinished by an earlier session, resumed at start.
+    let pendingBaselines: [BaselineProgress.Pending]
+    private var baselines: BaselineReader?
 
     /// `shouldStop` is looked at least this often (seconds).
     static let stopCheckInterval = 0.25
 
-    init(worker: CaptureWorker, source: ReplicationConnection, state: CaptureState) {
+    init(worker: CaptureWorker, source: ReplicationConnection, state: CaptureState, pendingBaselines: [BaselineProgress.Pending]) {
         self.worker = worker
         self.source = source
+        self.pendingBaselines = pendingBaselines
         startLSN = state.lastLSN
         assembler = TransactionAssembler(tables: state.tables, memoryLimit: worker.configuration.memoryLimit)
         let logger = worker.logger
@@ -42,6 +46,8 @@ struct Session {
         thread.name = "walaudit-store-writer"
         thread.start()
         defer { handoff.cancel() }  // after a failure: the writer stops and rolls its open batch back
+        let baselines = startBaselines(stored: { handoff.durable })
+        defer { baselines.stop() }
         while true {
             if let news = try handoff.news() {
                 machine.stored(upTo: news.stored)
@@ -63,6 +69,9 @@ struct Session {
                       let transaction = try assemble(delivery) else { continue }
                 let full = handoff.put(transaction)
                 machine.handedOver(upTo: transaction.commitLSN)
+                for request in transaction.baselineRequests {
+                    baselines.enqueue(request, members: members(of: request.table))
+                }
                 machine.store(full: full)
             case .waitForStore(let deadline):
                 handoff.waitForNews(until: min(deadline, now + Self.stopCheckInterval))
@@ -87,6 +96,31 @@ struct Session {
         worker.logger.info("stopped", metadata: ["confirmed_lsn": "\(machine.confirmed)"])
     }
 
+    /// The baseline reader's thread, with the baselines an earlier session left unfinished.
+    private mutating func startBaselines(stored: @escaping @Sendable () -> LSN) -> BaselineReader {
+        let reader = BaselineReader(source: worker.configuration.source, chunkRows: worker.configuration.baselineChunkRows,
+                                    logger: worker.logger, stored: stored)
+        for pending in pendingBaselines {
+            guard let table = assembler.tables.values.first(where: { $0.relid == pending.relid })
+            else {
+                worker.logger.warning("a baseline cannot go on: its table is no longer attached", metadata: ["table": "\(pending.table)"])
+                continue
+            }
+            let request = BaselineRequest(baselineID: pending.baselineID, table: table, actor: pending.actor, requestLSN: pending.requestLSN)
+            reader.enqueue(request, members: members(of: table), resume: pending)
+        }
+        let thread = Thread { reader.run() }
+        thread.name = "walaudit-baseline"
+        thread.start()
+        baselines = reader
+        return reader
+    }
+
+    /// The partitions and children captured under `table` now.
+    private func members(of table: TableCapture) -> [TableCapture] {
+        assembler.tables.values.filter { $0.rootRelid == table.relid }
+    }
+
     /// One XLogData payload: parse and assemble; a COMMIT yields its transaction.
     private mutating func assemble(_ delivery: Delivery) throws -> CommittedTransaction? {
         // Records of tables nobody audits (the store's own, when it shares
@@ -98,6 +132,12 @@ struct Session {
         } catch {
             throw FatalWorkerError("malformed test_decoding output at LSN \(delivery.lsn): \(error). "
                 + "Nothing after \(machine.confirmable) was confirmed, so the slot still holds it")
+        }
+        // A baseline chunk's mark: its rows are stored here, in stream order
+        // (a non-transactional message sits between transactions).
+        if case .message(let message) = record, !message.transactional, message.prefix == BaselineReader.markPrefix {
+            guard let chunk = baselines?.take(mark: message.content) else { return nil }
+            return .baseline(chunk, mark: delivery.lsn)
         }
         return try assembler.handle(record, raw: delivery.data, lsn: delivery.lsn)
     }

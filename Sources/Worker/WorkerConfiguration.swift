@@ -35,6 +35,8 @@ public struct WorkerConfiguration: Sendable {
     public var checkpointEvents: Int64 = 10_000
     /// …or this many seconds (also when idle: a heartbeat).
     public var checkpointInterval = 60.0
+    /// Rows per chunk of a baseline read (two chunks at most are held in memory).
+    public var baselineChunkRows = 10_000
 
     public init(source: String, target: String, slot: String) {
         self.source = source

@@ -44,6 +44,10 @@ struct RunCommand: ParsableCommand {
                                valueName: "file"))
     var signingKey: String?
 
+    @Option(help: ArgumentHelp("Rows per chunk when recording a table's existing rows (its baseline); two chunks at most are held in memory.",
+                               valueName: "rows"))
+    var baselineChunkRows: Int = 10_000
+
     @Option(help: ArgumentHelp("Sign a checkpoint after this many new events.", valueName: "n"))
     var checkpointEvery: Int64 = 10_000
 
@@ -70,6 +74,7 @@ struct RunCommand: ParsableCommand {
         var configuration = WorkerConfiguration(source: connection.sourceConninfo, target: connection.targetConninfo,
                                                 slot: connection.slot)
         configuration.memoryLimit = transactionMemory << 20
+        configuration.baselineChunkRows = max(1, baselineChunkRows)
         if let checkpointDir, let signingKey {
             configuration.signingKey = try failing("cannot read the signing key") { try KeyFile.read(signingKey, label: "private") }
             configuration.checkpointFile = CheckpointFile(checkpointDir)

@@ -84,6 +84,7 @@ CREATE OR REPLACE FUNCTION walaudit.sync_members()
 AS $$
 DECLARE
     member record;
+    has_rows boolean;
 BEGIN
     IF current_setting('walaudit.syncing', true) = 'on' THEN
         RETURN;
@@ -103,6 +104,13 @@ BEGIN
         WHERE r.relid = member.root AND c.oid = member.relid;
         -- The trail names each table that joins (or leaves, below) an attached one.
         PERFORM walaudit.record_ddl(member.relid, 'WALAUDIT CAPTURE', member.how, member.relid::regclass::text);
+        -- A table that joins with rows (ATTACH PARTITION, INHERIT) brings
+        -- them without a change event: the worker records them as a baseline.
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM ONLY %s)', member.relid::regclass) INTO has_rows;
+        IF has_rows AND current_setting('walaudit.attaching', true) IS DISTINCT FROM 'on'
+           AND (SELECT key_columns <> '{}' FROM walaudit.capture_tables WHERE relid = member.relid) THEN
+            UPDATE walaudit.capture_tables SET baseline_id = nextval('walaudit.baseline_ids') WHERE relid = member.relid;
+        END IF;
     END LOOP;
     FOR member IN
         SELECT t.relid FROM walaudit.capture_tables t
@@ -189,12 +197,15 @@ BEGIN
             -- Attaching again after a gap starts the table's history anew.
             baseline_id = CASE WHEN capture_tables.gap_since IS NOT NULL THEN EXCLUDED.baseline_id ELSE capture_tables.baseline_id END,
             gap_since = NULL;
-    -- Partitions and children follow their attached table's settings.
+    -- Partitions and children follow their attached table's settings; their
+    -- rows are in the attached table's baseline.
+    PERFORM set_config('walaudit.attaching', 'on', true);
     UPDATE walaudit.capture_tables t SET key_columns = r.key_columns, exclude_columns = r.exclude_columns, mask_columns = r.mask_columns
     FROM walaudit.capture_tables r
     WHERE r.relid = tbl AND t.root_relid = tbl
       AND (t.key_columns, t.exclude_columns, t.mask_columns) IS DISTINCT FROM (r.key_columns, r.exclude_columns, r.mask_columns);
     PERFORM walaudit.sync_members();
+    PERFORM set_config('walaudit.attaching', 'off', true);
 END
 $$;
 
@@ -209,13 +220,32 @@ BEGIN
         RAISE EXCEPTION '% has no primary key, so a baseline of its rows could not be told apart from their later changes', tbl
             USING HINT = 'Add a primary key, then attach it again.';
     END IF;
-    UPDATE walaudit.capture_tables SET baseline_id = nextval('walaudit.baseline_ids'), gap_since = NULL
+    UPDATE walaudit.capture_tables SET baseline_id = nextval('walaudit.baseline_ids'), gap_since = NULL,
+        attached_by = session_user, attached_role = current_user
     WHERE relid = tbl AND root_relid IS NULL;
     IF NOT FOUND THEN
         RAISE EXCEPTION '% is not attached', tbl
             USING HINT = CASE WHEN EXISTS (SELECT 1 FROM walaudit.capture_tables WHERE relid = tbl)
                               THEN 'It is captured as part of an attached table: take the baseline of that one.' END;
     END IF;
+END
+$$;
+
+-- The worker's mark after reading a chunk of baseline rows: a
+-- non-transactional logical message, so it sits in the stream exactly at
+-- its place in the WAL (after every transaction the read could see, before
+-- every one it could not), followed by a transactional one whose commit
+-- flushes it to the walsender at once. Returns the mark's LSN.
+CREATE OR REPLACE FUNCTION walaudit.baseline_mark(content text)
+    RETURNS pg_lsn
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog
+AS $$
+DECLARE
+    mark pg_lsn;
+BEGIN
+    mark := pg_logical_emit_message(false, 'walaudit.baseline', content);
+    PERFORM pg_logical_emit_message(true, 'walaudit.flush', '');
+    RETURN mark;
 END
 $$;
 

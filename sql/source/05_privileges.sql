@@ -17,7 +17,9 @@ REVOKE ALL ON walaudit.capture_tables, walaudit.ddl_log, walaudit.attached_table
 REVOKE ALL ON FUNCTION walaudit.actor_message(), walaudit.capture_actor(), walaudit.set_actor(text, jsonb),
     walaudit.attach(regclass, text[], text[], boolean), walaudit.detach(regclass),
     walaudit.baseline(regclass), walaudit.check_capturable(regclass, text), walaudit.descendants(regclass),
-    walaudit.prepare_capture(regclass), walaudit.sync_members(), walaudit.attached_table_of(oid, oid),
+    walaudit.prepare_capture(regclass), walaudit.sync_members(), walaudit.baseline_mark(text), walaudit.attached_table_of(oid, oid),
     walaudit.record_ddl(oid, text, text, text), walaudit.log_ddl(), walaudit.log_drop() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION walaudit.set_actor(text, jsonb) TO PUBLIC;
 GRANT SELECT ON walaudit.attached_tables TO walaudit_reader, walaudit_admin;
+-- The worker marks its baseline reads in the stream.
+GRANT EXECUTE ON FUNCTION walaudit.baseline_mark(text) TO walaudit_writer;

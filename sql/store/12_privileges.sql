@@ -16,13 +16,13 @@ GRANT USAGE ON SCHEMA walaudit TO walaudit_reader, walaudit_admin, walaudit_writ
 -- about the data that the view does not, and a purged event's salt is gone
 -- with its payload, so its digest cannot be brute-forced. Reads stay
 -- unlogged, as reads of the view are (docs/sql-reference.md).
-REVOKE ALL ON walaudit.event_log, walaudit.capture_state, walaudit.capture_config, walaudit.store_secrets FROM PUBLIC;
+REVOKE ALL ON walaudit.event_log, walaudit.capture_state, walaudit.capture_config, walaudit.baseline_progress, walaudit.store_secrets FROM PUBLIC;
 GRANT SELECT ON walaudit.events, walaudit.event_log TO walaudit_reader, walaudit_admin;
 GRANT EXECUTE ON FUNCTION walaudit.verify_chain(bigint, bigint) TO walaudit_reader, walaudit_admin;
 
 -- The worker: adds events and keeps its position; never changes an event.
 GRANT SELECT, INSERT ON walaudit.event_log TO walaudit_writer;
-GRANT SELECT, INSERT, UPDATE, DELETE ON walaudit.capture_state, walaudit.capture_config TO walaudit_writer;
+GRANT SELECT, INSERT, UPDATE, DELETE ON walaudit.capture_state, walaudit.capture_config, walaudit.baseline_progress TO walaudit_writer;
 GRANT SELECT ON walaudit.store_secrets TO walaudit_writer;
 -- Every role that inserts events evaluates the row reference for the index
 -- (PostgreSQL checks EXECUTE there): the worker's role by name, and
@@ -33,7 +33,7 @@ GRANT EXECUTE ON FUNCTION walaudit.row_ref(text, text, jsonb) TO PUBLIC, walaudi
 -- The chain and its checkpoints. Locking the chain row FOR UPDATE (every
 -- appender does) needs an UPDATE privilege; the row itself never changes.
 REVOKE ALL ON walaudit.chain, walaudit.checkpoint_log FROM PUBLIC;
-GRANT SELECT ON walaudit.chain, walaudit.checkpoints TO walaudit_reader, walaudit_admin;
+GRANT SELECT ON walaudit.chain, walaudit.checkpoints, walaudit.baseline_progress TO walaudit_reader, walaudit_admin;
 GRANT SELECT, INSERT ON walaudit.checkpoint_log TO walaudit_writer;
 GRANT SELECT ON walaudit.chain TO walaudit_writer;
 GRANT UPDATE (created_at) ON walaudit.chain TO walaudit_writer;

@@ -1,0 +1,78 @@
+import Capture
+import Decoding
+import Ledger
+import PostgresClient
+
+/// Where the baselines of one slot stand (`walaudit.baseline_progress`),
+/// written in the store transaction of the events they cover.
+public enum BaselineProgress {
+    /// A baseline not finished yet, and where its reading stands.
+    public struct Pending: Sendable {
+        public var baselineID: Int64
+        /// The table asked for, and its events' names as `schema.table`.
+        public var relid: UInt32
+        public var table: String
+        public var actor: Actor
+        public var requestLSN: LSN
+        public var sourceRelid: UInt32?
+        public var lastKey: [String]?
+        public var chunks: Int64
+        public var rowsRecorded: Int64
+    }
+
+    /// Records new requests (a replayed one is already there).
+    public static func record(_ requests: [BaselineRequest], slot: String, _ store: Connection) throws(PostgresError) {
+        for request in requests {
+            try store.execute("""
+                INSERT INTO walaudit.baseline_progress (slot, baseline_id, relid, schema_name, table_name, request_lsn, requested_by, requested_role)
+                VALUES ($1, $2, $8, $3, $4, $5::pg_lsn, $6, $7) ON CONFLICT DO NOTHING
+                """, [slot, String(request.baselineID), request.table.schemaName, request.table.tableName, request.requestLSN.description,
+                      request.actor.dbUser, request.actor.roleName, String(request.table.relid)])
+        }
+    }
+
+    /// The baselines of `slot` still to finish, oldest first.
+    public static func pending(slot: String, _ store: Connection) throws(PostgresError) -> [Pending] {
+        try store.execute("""
+            SELECT baseline_id, request_lsn::text, source_relid, last_key::text, chunks, rows_recorded,
+                   schema_name || '.' || table_name, requested_by, requested_role, relid
+            FROM walaudit.baseline_progress WHERE slot = $1 AND finished_at IS NULL ORDER BY baseline_id
+            """, [slot]).rows.map { row in
+            Pending(baselineID: Int64(row[0]!)!, relid: UInt32(row[9]!)!, table: row[6]!, actor: Actor(dbUser: row[7] ?? nil, roleName: row[8] ?? nil), requestLSN: LSN(row[1]!)!, sourceRelid: row[2].flatMap { UInt32($0) },
+                    lastKey: row[3].map(TextArray.parse), chunks: Int64(row[4]!)!, rowsRecorded: Int64(row[5]!)!)
+        }
+    }
+
+    /// Which of `keys` (row keys of the attached table `schema`.`table`)
+    /// have an event stored since `lsn` (the request's commit: a change in
+    /// the attaching transaction counts): those rows' history shows them,
+    /// so they get no SNAPSHOT. Uses the row index, one probe per key.
+    public static func keysWithEvents(schema: String, table: String, keys: [JSONValue], since lsn: LSN,
+                                      _ store: Connection) throws(PostgresError) -> Set<Int> {
+        guard !keys.isEmpty else { return [] }
+        let found = try store.execute("""
+            SELECT k.ordinality - 1 FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY k(key, ordinality)
+            WHERE EXISTS (SELECT 1 FROM walaudit.event_log l
+                          WHERE walaudit.row_ref(l.schema_name, l.table_name, l.row_key) = walaudit.row_ref($2, $3, k.key)
+                            AND l.schema_name = $2 AND l.table_name = $3 AND l.row_key = k.key AND l.lsn >= $4::pg_lsn)
+            """, [JSONValue.array(keys).serialized, schema, table, lsn.description])
+        return Set(found.rows.compactMap { $0[0].flatMap { Int($0) } })
+    }
+
+    /// After a chunk's events: where the reading stands.
+    public static func save(_ chunk: BaselineChunk, slot: String, recorded: Int, skipped: Int, _ store: Connection) throws(PostgresError) {
+        try store.execute("""
+            UPDATE walaudit.baseline_progress
+            SET source_relid = $3, last_key = $4::text[], chunks = $5, rows_recorded = rows_recorded + $6,
+                rows_skipped = rows_skipped + $7, finished_at = CASE WHEN $8 THEN clock_timestamp() END
+            WHERE slot = $1 AND baseline_id = $2
+            """, [slot, String(chunk.request.baselineID), String(chunk.source.relid), TextArray.literal(chunk.lastKey),
+                  String(chunk.number), String(recorded), String(skipped), chunk.finishesBaseline ? "true" : "false"])
+    }
+
+    /// Rows recorded so far by a baseline.
+    public static func rowsRecorded(slot: String, baselineID: Int64, _ store: Connection) throws(PostgresError) -> Int64 {
+        Int64(try store.execute("SELECT rows_recorded FROM walaudit.baseline_progress WHERE slot = $1 AND baseline_id = $2",
+                                [slot, String(baselineID)]).scalar ?? "0") ?? 0
+    }
+}

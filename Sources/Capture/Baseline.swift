@@ -1,0 +1,68 @@
+import Decoding
+import Ledger
+
+/// A request for a baseline of an attached table's existing rows, as the
+/// stream showed it: an attach, or `walaudit.baseline`, that set a new
+/// `baseline_id` on the table's `capture_tables` row.
+public struct BaselineRequest: Equatable, Sendable {
+    public var baselineID: Int64
+    /// The attached table (its partitions and children are read too).
+    public var table: TableCapture
+    /// Who asked: the SNAPSHOT events' actor.
+    public var actor: Actor
+    /// The commit LSN of the request: a row with an event of its own after
+    /// it gets no SNAPSHOT (its history already shows it).
+    public var requestLSN: LSN
+
+    public init(baselineID: Int64, table: TableCapture, actor: Actor, requestLSN: LSN) {
+        (self.baselineID, self.table, self.actor, self.requestLSN) = (baselineID, table, actor, requestLSN)
+    }
+}
+
+/// Rows of one table read for a baseline, one chunk in key order, and where
+/// the read stands after them. They become SNAPSHOT events at the stream
+/// position of the chunk's mark, a logical message written after the read:
+/// a row that changed between the request and the mark has an event before
+/// the mark and gets no SNAPSHOT; any other row had the same image from the
+/// request until the mark.
+public struct BaselineChunk: Sendable {
+    public var request: BaselineRequest
+    /// The table the rows were read from (the attached table or one of its
+    /// partitions or children), named as the stream names it.
+    public var source: TableCapture
+    public var number: Int64
+    public var rows: [[Column]]
+    /// When the rows were read: the SNAPSHOT events' time.
+    public var readTime: PostgresTimestamp
+    /// The last row's key values (text), where the next chunk of `source` starts.
+    public var lastKey: [String]
+    /// Whether this is the last chunk of the baseline.
+    public var finishesBaseline: Bool
+
+    public init(request: BaselineRequest, source: TableCapture, number: Int64, rows: [[Column]], readTime: PostgresTimestamp,
+                lastKey: [String], finishesBaseline: Bool) {
+        (self.request, self.source, self.number, self.rows) = (request, source, number, rows)
+        (self.readTime, self.lastKey, self.finishesBaseline) = (readTime, lastKey, finishesBaseline)
+    }
+}
+
+extension EventBuilder {
+    /// The SNAPSHOT event of one baseline row: the row as an INSERT would
+    /// record it, at the chunk's mark.
+    public func snapshotEvent(_ row: [Column], chunk: BaselineChunk, lsn: LSN) throws -> AuditEvent {
+        let change = RowChange(relation: chunk.source.relation, operation: .insert, oldTuple: nil, newTuple: row)
+        let context = Context(xid: nil, commitLSN: lsn, commitTime: chunk.readTime, actor: chunk.request.actor)
+        var event = try events(for: .change(change), from: .table(chunk.source), context: context)[0]
+        event.operation = .snapshot
+        event.changedColumns = nil
+        return event
+    }
+
+    /// The event that closes a baseline: every row it did not record had an
+    /// event of its own since the request.
+    public func baselineDoneEvent(_ request: BaselineRequest, rows: Int64, time: PostgresTimestamp, lsn: LSN) -> AuditEvent {
+        AuditEvent(eventTime: time, operation: .ddl, schemaName: request.table.schemaName, tableName: request.table.tableName,
+                   actor: request.actor, lsn: lsn,
+                   newRow: .object([.init("command_tag", .string("WALAUDIT BASELINE DONE")), .init("rows", .number(String(rows)))]))
+    }
+}

@@ -1,0 +1,260 @@
+import Decoding
+import Foundation
+import PostgresClient
+import Testing
+import TestSupport
+
+/// Attaching real tables whole (issue 15): existing rows as a baseline,
+/// partitions and inheritance children present and future, all under the
+/// attached table's name. Each drill rebuilds the table from its events and
+/// compares it with the server's own rows.
+@Suite struct WholeTableTests {
+    /// The table as its events since its last attach leave it: SNAPSHOT and
+    /// INSERT add a row, UPDATE replaces it (under its new key when the key
+    /// changed, e.g. a row moved between partitions), DELETE removes it.
+    static func rebuilt(_ store: Connection, schema: String = "public", table: String, key: [String]) throws -> [String: [String: JSONValue]] {
+        func object(_ text: String?) throws -> [String: JSONValue]? {
+            guard let text, case .object(let members) = try JSONValue(parsing: text) else { return nil }
+            return Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        }
+        let rows = try store.execute("""
+            SELECT operation, old_row::text, new_row::text FROM walaudit.event_log
+            WHERE schema_name = $1 AND table_name = $2
+              AND seq > (SELECT max(seq) FROM walaudit.event_log WHERE schema_name = $1 AND table_name = $2
+                                                                  AND new_row->>'command_tag' = 'WALAUDIT ATTACH')
+            ORDER BY seq
+            """, [schema, table]).rows
+        var image: [String: [String: JSONValue]] = [:]
+        func keyOf(_ row: [String: JSONValue]) -> String { key.map { row[$0]?.serialized ?? "?" }.joined(separator: "|") }
+        for row in rows {
+            let old = try object(row[1]), new = try object(row[2])
+            switch row[0] {
+            case "SNAPSHOT", "INSERT": if let new { image[keyOf(new)] = new }
+            case "UPDATE":
+                if let old { image[keyOf(old)] = nil }
+                if let new { image[keyOf(new)] = new }
+            case "DELETE": if let old { image[keyOf(old)] = nil }
+            case "TRUNCATE": image = [:]
+            default: break
+            }
+        }
+        return image
+    }
+
+    /// The server's rows of `query` (which selects `to_jsonb(...)`), keyed like `rebuilt`.
+    static func actual(_ connection: Connection, _ query: String, key: [String]) throws -> [String: [String: JSONValue]] {
+        var rows: [String: [String: JSONValue]] = [:]
+        for row in try connection.execute(query).rows {
+            guard case .object(let members) = try JSONValue(parsing: row[0]!) else { continue }
+            let object = Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+            rows[key.map { object[$0]?.serialized ?? "?" }.joined(separator: "|")] = object
+        }
+        return rows
+    }
+
+    /// Writers that keep changing a table on their own connections until stopped.
+    final class Writers: @unchecked Sendable {
+        private let lock = NSLock()
+        private var running = true
+        private var threads: [Thread] = []
+        private(set) var errors: [String] = []
+
+        init(count: Int, conninfo: String, statement: @escaping @Sendable (Int, inout UInt64) -> String) {
+            for index in 0..<count {
+                let thread = Thread { [self] in
+                    guard let connection = try? Connection(conninfo) else { return }
+                    var state = UInt64(index + 1) &* 0x9E37_79B9_7F4A_7C15
+                    while isRunning {
+                        do { try connection.execute(statement(index, &state)) } catch {
+                            let message = "\(error)"
+                            if !message.contains("duplicate key") && !message.contains("no partition") {
+                                lock.withLock { errors.append(message) }
+                            }
+                        }
+                    }
+                }
+                threads.append(thread)
+                thread.start()
+            }
+        }
+
+        private var isRunning: Bool { lock.withLock { running } }
+
+        func stop() {
+            lock.withLock { running = false }
+            Thread.sleep(forTimeInterval: 0.3)
+        }
+    }
+
+    static func next(_ state: inout UInt64, _ bound: Int) -> Int {
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        return Int((state >> 33) % UInt64(bound))
+    }
+
+    static func waitFor(_ what: String, timeout: Double = 120, _ condition: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if try condition() { return }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        throw HarnessError("timed out waiting for \(what)")
+    }
+
+    /// A table with rows attached while writers change it, the worker
+    /// SIGKILLed mid-baseline and restarted: every row is recorded exactly
+    /// once (a SNAPSHOT, or its own history that started earlier), and the
+    /// rebuilt table equals the real one.
+    @Test func baselineUnderWritersSurvivesAKillExactlyOnce() throws {
+        let harness = try WalauditHarness.make()
+        let connection = harness.database.connection
+        try connection.execute("""
+            CREATE TABLE accounts (id integer PRIMARY KEY, balance integer NOT NULL, note text);
+            INSERT INTO accounts SELECT i, i % 1000, 'row ' || i FROM generate_series(1, 40000) i;
+            """)
+        var worker = try harness.startWorker(["--baseline-chunk-rows", "2000"])
+        let writers = Writers(count: 2, conninfo: harness.database.conninfo) { _, state in
+            let id = WholeTableTests.next(&state, 45000) + 1
+            switch WholeTableTests.next(&state, 4) {
+            case 0: return "INSERT INTO accounts VALUES (\(id), 1, 'new') ON CONFLICT (id) DO NOTHING"
+            case 1: return "DELETE FROM accounts WHERE id = \(id)"
+            default: return "UPDATE accounts SET balance = balance + 1 WHERE id = \(id)"
+            }
+        }
+        let attach = try harness.expectSuccess(["attach", "accounts"])
+        #expect(attach.contains("SNAPSHOT"), "\(attach)")
+        let store = try harness.storeConnection()
+        try Self.waitFor("the first baseline chunks") {
+            Int(try store.execute("SELECT coalesce(max(chunks), 0) FROM walaudit.baseline_progress").scalar ?? "0") ?? 0 >= 3
+        }
+        worker.kill()
+        worker = try harness.startWorker(["--baseline-chunk-rows", "2000"])
+        try Self.waitFor("the baseline to finish") {
+            try store.execute("SELECT count(*) FROM walaudit.event_log WHERE new_row->>'command_tag' = 'WALAUDIT BASELINE DONE'").scalar == "1"
+        }
+        writers.stop()
+        #expect(writers.errors.isEmpty, "\(writers.errors.prefix(3))")
+        try harness.waitForConfirmationOfCurrentWAL()
+        #expect(worker.stop() == 0, "\(worker.log)")
+
+        let rebuilt = try Self.rebuilt(store, table: "accounts", key: ["id"])
+        let real = try Self.actual(connection, "SELECT to_jsonb(a)::text FROM accounts a", key: ["id"])
+        #expect(rebuilt.count == real.count)
+        #expect(rebuilt == real, "\(rebuilt.filter { real[$0.key] != $0.value }.prefix(3))")
+        // Exactly once: no key has two SNAPSHOTs, and none has a SNAPSHOT after an event of its own.
+        let doubled = try store.execute("""
+            SELECT count(*) FROM (
+                SELECT row_key FROM walaudit.event_log WHERE table_name = 'accounts'
+                GROUP BY row_key
+                HAVING count(*) FILTER (WHERE operation = 'SNAPSHOT') > 1
+                    OR min(seq) FILTER (WHERE operation = 'SNAPSHOT') > min(seq) FILTER (WHERE operation <> 'SNAPSHOT')) d
+            """).scalar
+        #expect(doubled == "0")
+        let snapshots = Int(try store.execute("SELECT count(*) FROM walaudit.event_log WHERE operation = 'SNAPSHOT'").scalar ?? "0") ?? 0
+        #expect(snapshots > 30000 && snapshots <= 40000, "\(snapshots)")
+        let done = try store.execute("SELECT (new_row->>'rows')::int FROM walaudit.event_log WHERE new_row->>'command_tag' = 'WALAUDIT BASELINE DONE'").scalar
+        #expect(done == String(snapshots))
+        #expect(try WalauditBinary.run(["verify"] + harness.connectionArguments).status == 0)
+    }
+
+    /// A three-level partition tree attached at its root while writers move
+    /// rows between partitions; a partition created, one attached with rows
+    /// and one detached meanwhile. Every event names the root; the rebuilt
+    /// table equals the real one (plus the detached partition's rows, which
+    /// left by DDL, not row by row).
+    @Test func partitionTreeIsAuditedWholeUnderItsRootName() throws {
+        let harness = try WalauditHarness.make()
+        let connection = harness.database.connection
+        try connection.execute("""
+            CREATE TABLE orders (id integer, region text, bucket integer, v integer, PRIMARY KEY (id, region, bucket)) PARTITION BY LIST (region);
+            CREATE TABLE orders_eu PARTITION OF orders FOR VALUES IN ('eu') PARTITION BY RANGE (bucket);
+            CREATE TABLE orders_eu_low PARTITION OF orders_eu FOR VALUES FROM (0) TO (5);
+            CREATE TABLE orders_eu_high PARTITION OF orders_eu FOR VALUES FROM (5) TO (10);
+            CREATE TABLE orders_us PARTITION OF orders FOR VALUES IN ('us');
+            CREATE TABLE orders_old PARTITION OF orders FOR VALUES IN ('old');
+            INSERT INTO orders SELECT i, (ARRAY['eu', 'us', 'old'])[i % 3 + 1], i % 10, 0 FROM generate_series(1, 3000) i;
+            """)
+        let worker = try harness.startWorker(["--baseline-chunk-rows", "500"])
+        try harness.expectSuccess(["attach", "orders"])
+        let writers = Writers(count: 2, conninfo: harness.database.conninfo) { _, state in
+            let id = WholeTableTests.next(&state, 3000) + 1
+            let region = ["eu", "us", "asia"][WholeTableTests.next(&state, 3)]
+            switch WholeTableTests.next(&state, 5) {
+            case 0: return "INSERT INTO orders VALUES (\(id + 10000), '\(region)', \(id % 10), 1) ON CONFLICT DO NOTHING"
+            case 1: return "UPDATE orders SET region = '\(region)' WHERE id = \(id) AND region <> 'old'"  // moves rows
+            case 2: return "UPDATE orders SET bucket = (bucket + 5) % 10 WHERE id = \(id) AND region = 'eu'"  // moves a level down
+            case 3: return "DELETE FROM orders WHERE id = \(id + 10000)"
+            default: return "UPDATE orders SET v = v + 1 WHERE id = \(id)"
+            }
+        }
+        Thread.sleep(forTimeInterval: 1)
+        try connection.execute("""
+            CREATE TABLE orders_asia PARTITION OF orders FOR VALUES IN ('asia');
+            CREATE TABLE orders_latam (id integer NOT NULL, region text NOT NULL, bucket integer NOT NULL, v integer);
+            INSERT INTO orders_latam SELECT i, 'latam', 1, 7 FROM generate_series(20001, 20050) i;
+            ALTER TABLE orders_latam ADD PRIMARY KEY (id, region, bucket);
+            ALTER TABLE orders ATTACH PARTITION orders_latam FOR VALUES IN ('latam');
+            """)
+        Thread.sleep(forTimeInterval: 1)
+        try connection.execute("ALTER TABLE orders DETACH PARTITION orders_old")
+        Thread.sleep(forTimeInterval: 1)
+        writers.stop()
+        #expect(writers.errors.isEmpty, "\(writers.errors.prefix(3))")
+        let store = try harness.storeConnection()
+        try Self.waitFor("both baselines to finish") {
+            try store.execute("SELECT count(*) FROM walaudit.event_log WHERE new_row->>'command_tag' = 'WALAUDIT BASELINE DONE'").scalar == "2"
+        }
+        try harness.waitForConfirmationOfCurrentWAL()
+        #expect(worker.stop() == 0, "\(worker.log)")
+
+        let names = try store.execute("""
+            SELECT string_agg(DISTINCT schema_name || '.' || table_name, ',') FROM walaudit.event_log WHERE table_name IS NOT NULL
+            """).scalar
+        #expect(names == "public.orders")
+        let moves = Int(try store.execute("""
+            SELECT count(*) FROM walaudit.event_log WHERE operation = 'UPDATE' AND old_row->>'region' <> new_row->>'region'
+            """).scalar ?? "0") ?? 0
+        #expect(moves > 0)
+        let key = ["id", "region", "bucket"]
+        let rebuilt = try Self.rebuilt(store, table: "orders", key: key)
+        let real = try Self.actual(connection, """
+            SELECT to_jsonb(o)::text FROM orders o UNION ALL SELECT to_jsonb(o)::text FROM orders_old o
+            """, key: key)
+        #expect(rebuilt.count == real.count)
+        #expect(rebuilt == real, "\(real.filter { rebuilt[$0.key] != $0.value }.prefix(3)) \(worker.log)")
+        let ddl = try store.execute("""
+            SELECT string_agg(new_row->>'command_tag' || ' ' || coalesce(new_row->>'object_identity', ''), '; ' ORDER BY seq)
+            FROM walaudit.event_log WHERE operation = 'DDL' AND new_row->>'command_tag' LIKE 'WALAUDIT %'
+            """).scalar ?? ""
+        for expected in ["WALAUDIT CAPTURE public.orders_asia", "WALAUDIT CAPTURE public.orders_latam", "WALAUDIT RELEASE public.orders_old"] {
+            #expect(ddl.contains(expected), "\(ddl)")
+        }
+    }
+
+    /// An inheritance parent's children, the one created after attach too,
+    /// are captured under the parent's name.
+    @Test func inheritanceChildrenAreCapturedUnderTheParent() throws {
+        let harness = try WalauditHarness.make()
+        let connection = harness.database.connection
+        try connection.execute("""
+            CREATE TABLE parent (id integer PRIMARY KEY, note text);
+            CREATE TABLE early (extra text) INHERITS (parent);
+            INSERT INTO early VALUES (1, 'before attach', 'x');
+            """)
+        let worker = try harness.startWorker()
+        try harness.expectSuccess(["attach", "parent"])
+        try Self.waitFor("the baseline") {
+            try harness.storeConnection().execute("SELECT count(*) FROM walaudit.event_log WHERE new_row->>'command_tag' = 'WALAUDIT BASELINE DONE'").scalar == "1"
+        }
+        try connection.execute("""
+            CREATE TABLE late () INHERITS (parent);
+            INSERT INTO late VALUES (2, 'after attach');
+            UPDATE early SET note = 'changed' WHERE id = 1;
+            """)
+        try harness.waitForConfirmationOfCurrentWAL()
+        #expect(worker.stop() == 0, "\(worker.log)")
+        let events = try harness.storeConnection().execute("""
+            SELECT operation, table_name, row_key::text FROM walaudit.event_log WHERE operation IN ('SNAPSHOT', 'INSERT', 'UPDATE') ORDER BY seq
+            """).rows
+        #expect(events == [["SNAPSHOT", "parent", #"{"id": 1}"#], ["INSERT", "parent", #"{"id": 2}"#], ["UPDATE", "parent", #"{"id": 1}"#]])
+    }
+}
