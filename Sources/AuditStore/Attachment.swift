@@ -20,6 +20,34 @@ public enum Attachment {
                                   [table]).scalar == "t"
     }
 
+    /// One table that `attachSchema` attached on its own (its partitions
+    /// and children with it), and what was done: `attached`, `attached
+    /// without a baseline …`, or `attached already; keeps its own settings`.
+    public struct SchemaTable: Sendable, Equatable {
+        public let table: String
+        public let outcome: String
+    }
+
+    /// Makes the schema rule for `schema` (walaudit.attach_schema): every
+    /// table in it, now and created later, is attached, except those named
+    /// in `excludeTables`. `exclude` and `mask` apply to each table as far
+    /// as it has those columns. Names are taken as the catalog spells them.
+    public static func attachSchema(_ source: Connection, schema: String, excludeTables: [String] = [], exclude: [String] = [],
+                                    mask: [String] = [], baseline: Bool = true) throws(PostgresError) -> [SchemaTable] {
+        try source.execute("""
+            SELECT attached_table::text, outcome FROM walaudit.attach_schema($1::name, $2::text[], $3::text[], $4::text[], $5::boolean)
+            """, [schema, TextArray.literal(excludeTables), TextArray.literal(exclude), TextArray.literal(mask), baseline ? "true" : "false"])
+            .rows.map { SchemaTable(table: $0[0] ?? "", outcome: $0[1] ?? "") }
+    }
+
+    /// Ends the schema rule for `schema` (walaudit.detach_schema); with
+    /// `detachTables`, also detaches the tables it covered. Returns the
+    /// tables detached.
+    public static func detachSchema(_ source: Connection, schema: String, detachTables: Bool = false) throws(PostgresError) -> [String] {
+        try source.execute("SELECT t::text FROM walaudit.detach_schema($1::name, $2::boolean) AS t",
+                           [schema, detachTables ? "true" : "false"]).rows.compactMap { $0[0] }
+    }
+
     /// Asks the worker for a new baseline of an attached `table`: its rows
     /// are recorded again as SNAPSHOT events (e.g. after a GAP).
     public static func requestBaseline(_ source: Connection, table: String) throws(PostgresError) {

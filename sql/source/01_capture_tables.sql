@@ -48,12 +48,33 @@ ALTER TABLE walaudit.capture_tables REPLICA IDENTITY FULL;
 COMMENT ON TABLE walaudit.capture_tables IS
     'Attached tables. Written only by walaudit.attach/detach; its changes reach the worker through the stream.';
 
+-- Schemas whose tables are all attached, now and created later, except
+-- those named in exclude_tables (walaudit.attach_schema, sql/source/06_schema_rules.sql).
+-- Defined here because attached_tables below reads it. The worker never
+-- reads it: the tables a rule attaches reach it through capture_tables.
+CREATE TABLE IF NOT EXISTS walaudit.schema_rules (
+    -- The schema, by OID: a renamed schema keeps its rule.
+    schema_oid      oid PRIMARY KEY,
+    -- Table names in the schema, as the catalog spells them; a partition
+    -- or child of an excluded table is left out with it.
+    exclude_tables  text[] NOT NULL DEFAULT '{}',
+    -- Applied to each table as far as it has these columns.
+    exclude_columns text[] NOT NULL DEFAULT '{}',
+    mask_columns    text[] NOT NULL DEFAULT '{}',
+    baseline        boolean NOT NULL DEFAULT true,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    created_by      text NOT NULL DEFAULT session_user
+);
+
 -- Attached tables as a DBA reads them; `covered_tables` counts the
--- partitions and inheritance children captured under the table's name.
+-- partitions and inheritance children captured under the table's name;
+-- `schema_rule` names the table's schema when a schema rule covers it.
 CREATE OR REPLACE VIEW walaudit.attached_tables AS
     SELECT t.schema_name, t.table_name, t.key_columns, t.exclude_columns, t.mask_columns, t.attached_at, t.attached_by,
            (SELECT count(*) FROM walaudit.capture_tables m WHERE m.root_relid = t.relid) AS covered_tables,
-           t.gap_since
+           t.gap_since,
+           (SELECT t.relation_schema FROM walaudit.schema_rules r JOIN pg_catalog.pg_class c ON c.relnamespace = r.schema_oid
+            WHERE c.oid = t.relid AND c.relname::text <> ALL (r.exclude_tables)) AS schema_rule
     FROM walaudit.capture_tables t WHERE t.root_relid IS NULL;
 
 -- DDL on attached tables, written by the event triggers (04_ddl.sql); each row
