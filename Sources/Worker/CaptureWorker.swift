@@ -63,6 +63,7 @@ public final class CaptureWorker: Sendable {
         let writer = try BatchWriter(configuration: configuration, store: store, sourceSystemID: identity.systemID,
                                      maskKey: state.maskKey, signer: CheckpointSigner(configuration: configuration, store: target))
         var session = Session(worker: self, source: source, state: state)
+        session.coverage = CoverageCheck(connection: slotGuard.connection, interval: configuration.coverageCheckInterval, logger: logger)
         try withExtendedLifetime(slotGuard) { try session.stream(into: writer) }
     }
 

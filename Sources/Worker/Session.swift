@@ -15,6 +15,8 @@ struct Session {
     var assembler: TransactionAssembler
     var machine: ReplicationStateMachine
     let startLSN: LSN
+    /// Looks for changes escaping capture between steps; nil: never.
+    var coverage: CoverageCheck?
 
     /// `shouldStop` is looked at least this often (seconds).
     static let stopCheckInterval = 0.25
@@ -49,6 +51,7 @@ struct Session {
             }
             if worker.shouldStop() { return try finish(handoff) }
             let now = monotonicSeconds()
+            try coverage?.runIfDue(now: now)
             switch machine.nextStep(now: now) {
             case .sendFeedback(let lsn):
                 try sendFeedback(lsn)

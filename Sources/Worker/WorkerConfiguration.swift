@@ -35,6 +35,10 @@ public struct WorkerConfiguration: Sendable {
     public var checkpointEvents: Int64 = 10_000
     /// …or this many seconds (also when idle: a heartbeat).
     public var checkpointInterval = 60.0
+    /// Seconds between two looks for changes escaping capture (a captured
+    /// table turned UNLOGGED, a partition added while walaudit's event
+    /// triggers were off); each one found becomes a GAP event.
+    public var coverageCheckInterval = 10.0
 
     public init(source: String, target: String, slot: String) {
         self.source = source
