@@ -21,6 +21,13 @@ public struct StoreStatus: Sendable {
     public var gaps: [(seq: Int64, reason: String)]
     /// `schema.table` of each attached table.
     public var attachedTables: [String]
+    /// Attached tables whose changes were found escaping capture
+    /// (`gap_since`, set by `walaudit.check_coverage`), with since when
+    /// (ISO 8601, UTC), until they are attached again.
+    public var uncoveredTables: [(table: String, since: String)] = []
+    /// walaudit's event triggers that are missing or not enabled ALWAYS:
+    /// the name, and `pg_event_trigger.evtenabled` (nil: missing).
+    public var eventTriggerProblems: [(name: String, enabled: String?)] = []
 
     /// Retained WAL above this, with no worker connected, is a warning.
     public static let retainedWarningBytes: Int64 = 1 << 30
@@ -43,13 +50,28 @@ public struct StoreStatus: Sendable {
             SELECT seq, coalesce(new_row->>'reason', new_row->>'detail', '') FROM walaudit.event_log
             WHERE operation = 'GAP' ORDER BY seq DESC
             """).rows
-        return StoreStatus(
+        var status = StoreStatus(
             slotName: slot, slot: try ReplicationSlot.read(source, slot: slot),
             storedLSN: state?[0] ?? nil, lastStoredCommit: state?[1] ?? nil, lastStoredCommitAge: (state?[2] ?? nil).flatMap { Int64($0) },
             eventsPerSecond: rate, head: try ChainHead.read(store),
             lastCheckpoint: checkpoint.flatMap { row in Int64(row[0] ?? "").map { ($0, Int64(row[1] ?? "") ?? 0) } },
             gaps: gaps.map { (Int64($0[0] ?? "") ?? 0, $0[1] ?? "") },
             attachedTables: try Attachment.attachedTables(source))
+        try status.readCoverage(source)
+        return status
+    }
+
+    /// Tables marked uncovered, and the event triggers' state, from the source.
+    mutating func readCoverage(_ source: Connection) throws(PostgresError) {
+        uncoveredTables = try source.execute("""
+            SELECT format('%I.%I', schema_name, table_name), to_char(gap_since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+            FROM walaudit.attached_tables WHERE gap_since IS NOT NULL ORDER BY 1
+            """).rows.map { ($0[0] ?? "?", $0[1] ?? "?") }
+        eventTriggerProblems = try source.execute("""
+            SELECT w.name, e.evtenabled::text FROM unnest(ARRAY['walaudit_ddl', 'walaudit_drop']) AS w(name)
+            LEFT JOIN pg_event_trigger e ON e.evtname = w.name
+            WHERE e.evtenabled IS DISTINCT FROM 'A' ORDER BY 1
+            """).rows.map { ($0[0] ?? "?", $0[1]) }
     }
 
     /// Seconds behind: the age of the newest stored commit while WAL is
@@ -89,6 +111,22 @@ public struct StoreStatus: Sendable {
             warnings.append("the trail has \(gaps.count) gap(s); the latest, at seq \(latest.seq), says: \(latest.reason) (see walaudit.events where operation = 'GAP')")
         }
         if attachedTables.isEmpty { warnings.append("no table is attached: walaudit attach TABLE") }
+        for (table, since) in uncoveredTables {
+            warnings.append("\(table) has been UNLOGGED or otherwise uncovered since \(since): its changes are not (all) captured, a GAP event says so and the worker's log names the cause; SET LOGGED if it or a partition is UNLOGGED, and attach it again (walaudit attach), which takes a new baseline")
+        }
+        for (name, enabled) in eventTriggerProblems {
+            let what = name == "walaudit_ddl"
+                ? "DDL on attached tables is not being recorded and nothing refuses turning them UNLOGGED or captures their new partitions (the worker finds these within seconds and records a GAP)"
+                : "dropping an attached table is not being recorded"
+            let state = switch enabled {
+            case nil: "is missing"
+            case "D": "is disabled"
+            case "R": "fires only in replica mode"
+            default: "does not fire in replica mode"
+            }
+            let fix = enabled == nil ? "run walaudit setup" : "ALTER EVENT TRIGGER \(name) ENABLE ALWAYS (as a superuser), or run walaudit setup"
+            warnings.append("walaudit's event trigger \(name) \(state): \(what); \(fix)")
+        }
         return warnings
     }
 

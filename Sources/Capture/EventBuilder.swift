@@ -164,7 +164,7 @@ public struct EventBuilder: Sendable {
                 event.operation = .gap
                 event.actor = base.actor
                 event.newRow = .object([.init("reason", .string("unlogged")), .init("since", .string(since)),
-                                        .init("detail", .string("the table is UNLOGGED: its changes are not in the write-ahead log, so none is captured until it is SET LOGGED and attached again"))])
+                                        .init("detail", .string("changes of the table escaped capture while walaudit's event triggers were off: it (or a partition or child) turned UNLOGGED, so its changes are not in the write-ahead log, or a partition or child joined it uncaptured; its history is incomplete from here until it is attached again"))])
             } else {
                 return nil
             }

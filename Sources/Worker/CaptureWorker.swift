@@ -64,6 +64,7 @@ public final class CaptureWorker: Sendable {
                                      maskKey: state.maskKey, signer: CheckpointSigner(configuration: configuration, store: target))
         let pendingBaselines = try BaselineProgress.pending(slot: configuration.slot, target)
         var session = Session(worker: self, source: source, state: state, pendingBaselines: pendingBaselines)
+        session.coverage = CoverageCheck(connection: slotGuard.connection, interval: configuration.coverageCheckInterval, logger: logger)
         try withExtendedLifetime(slotGuard) { try session.stream(into: writer) }
     }
 

@@ -18,6 +18,8 @@ struct Session {
     /// Baselines left unfinished by an earlier session, resumed at start.
     let pendingBaselines: [BaselineProgress.Pending]
     private var baselines: BaselineReader?
+    /// Looks for changes escaping capture between steps; nil: never.
+    var coverage: CoverageCheck?
 
     /// `shouldStop` is looked at least this often (seconds).
     static let stopCheckInterval = 0.25
@@ -55,6 +57,7 @@ struct Session {
             }
             if worker.shouldStop() { return try finish(handoff) }
             let now = monotonicSeconds()
+            try coverage?.runIfDue(now: now)
             switch machine.nextStep(now: now) {
             case .sendFeedback(let lsn):
                 try sendFeedback(lsn)

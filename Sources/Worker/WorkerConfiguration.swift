@@ -37,6 +37,10 @@ public struct WorkerConfiguration: Sendable {
     public var checkpointInterval = 60.0
     /// Rows per chunk of a baseline read (two chunks at most are held in memory).
     public var baselineChunkRows = 10_000
+    /// Seconds between two looks for changes escaping capture (a captured
+    /// table turned UNLOGGED, a partition added while walaudit's event
+    /// triggers were off); each one found becomes a GAP event.
+    public var coverageCheckInterval = 10.0
 
     public init(source: String, target: String, slot: String) {
         self.source = source

@@ -54,6 +54,11 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("…or after this many seconds, also when idle (a heartbeat).", valueName: "seconds"))
     var checkpointInterval: Double = 60
 
+    @Option(help: ArgumentHelp("Look this often (seconds) for changes escaping capture: a captured table turned UNLOGGED, or a partition added, while walaudit's event triggers were off.",
+                               discussion: "Each one found is recorded as a GAP event and a warning of `walaudit status`.",
+                               valueName: "seconds"))
+    var coverageCheckInterval: Double = 10
+
     func validate() throws {
         guard transactionMemory >= 0 else { throw ValidationError("--transaction-memory must be 0 or more") }
         guard (checkpointDir == nil) == (signingKey == nil) else {
@@ -62,6 +67,7 @@ struct RunCommand: ParsableCommand {
         guard checkpointEvery > 0, checkpointInterval > 0 else {
             throw ValidationError("--checkpoint-every and --checkpoint-interval must be positive")
         }
+        guard coverageCheckInterval > 0 else { throw ValidationError("--coverage-check-interval must be positive") }
     }
 
     func run() throws {
@@ -75,6 +81,7 @@ struct RunCommand: ParsableCommand {
                                                 slot: connection.slot)
         configuration.memoryLimit = transactionMemory << 20
         configuration.baselineChunkRows = max(1, baselineChunkRows)
+        configuration.coverageCheckInterval = coverageCheckInterval
         if let checkpointDir, let signingKey {
             configuration.signingKey = try failing("cannot read the signing key") { try KeyFile.read(signingKey, label: "private") }
             configuration.checkpointFile = CheckpointFile(checkpointDir)

@@ -63,6 +63,9 @@ struct StatusCommand: ParsableCommand {
             ("last_checkpoint_age_seconds", number(status.lastCheckpoint?.ageSeconds)),
             ("gaps", .array(status.gaps.map { .object([.init("seq", number($0.seq)), .init("reason", .string($0.reason))]) })),
             ("attached_tables", .array(status.attachedTables.map(JSONValue.string))),
+            ("uncovered_tables", .array(status.uncoveredTables.map {
+                .object([.init("table", .string($0.table)), .init("since", .string($0.since))])
+            })),
             ("warnings", .array(status.warnings.map(JSONValue.string))),
         ]
     }
