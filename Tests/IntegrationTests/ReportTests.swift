@@ -21,6 +21,22 @@ import TestSupport
             """)
         try harness.expectSuccess(["attach", "items", "sentinel"])
         let worker = try harness.startWorker()
+        // The table is empty, so its baseline has no rows; until the worker
+        // writes the WALAUDIT BASELINE DONE event itself, the test appends
+        // it (through the store's own append path, so the chain verifies).
+        // Without it, row_as_of could not tell a key first inserted after
+        // the TRUNCATE from a row present but unrecorded since the attach.
+        let attached = Date().addingTimeInterval(30)
+        while try su.execute("""
+            SELECT 1 FROM walaudit.event_log WHERE table_name = 'items' AND new_row->>'command_tag' = 'WALAUDIT ATTACH'
+            """).rows.isEmpty {
+            guard Date() < attached else { throw HarnessError("the worker did not record the attach: \(worker.log)") }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        try su.execute("""
+            SELECT walaudit.append_event('DDL', 'public', 'items', NULL, NULL, '{"command_tag": "WALAUDIT BASELINE DONE", "rows": 0}')
+            WHERE NOT EXISTS (SELECT 1 FROM walaudit.event_log WHERE table_name = 'items' AND new_row->>'command_tag' = 'WALAUDIT BASELINE DONE')
+            """)
 
         let keys = 1...5
         var moments: [(time: String, states: [Int: String?])] = []
