@@ -9,9 +9,9 @@ public enum BaselineProgress {
     /// A baseline not finished yet, and where its reading stands.
     public struct Pending: Sendable {
         public var baselineID: Int64
-        /// The table asked for, and its events' names as `schema.table`.
+        /// The table asked for, and the names its events carry.
         public var relid: UInt32
-        public var table: String
+        public var table: RelationName
         public var actor: Actor
         public var requestLSN: LSN
         public var sourceRelid: UInt32?
@@ -35,10 +35,10 @@ public enum BaselineProgress {
     public static func pending(slot: String, _ store: Connection) throws(PostgresError) -> [Pending] {
         try store.execute("""
             SELECT baseline_id, request_lsn::text, source_relid, last_key::text, chunks, rows_recorded,
-                   schema_name || '.' || table_name, requested_by, requested_role, relid
+                   schema_name, requested_by, requested_role, relid, table_name
             FROM walaudit.baseline_progress WHERE slot = $1 AND finished_at IS NULL ORDER BY baseline_id
             """, [slot]).rows.map { row in
-            Pending(baselineID: Int64(row[0]!)!, relid: UInt32(row[9]!)!, table: row[6]!, actor: Actor(dbUser: row[7] ?? nil, roleName: row[8] ?? nil), requestLSN: LSN(row[1]!)!, sourceRelid: row[2].flatMap { UInt32($0) },
+            Pending(baselineID: Int64(row[0]!)!, relid: UInt32(row[9]!)!, table: RelationName(schema: row[6]!, table: row[10]!), actor: Actor(dbUser: row[7] ?? nil, roleName: row[8] ?? nil), requestLSN: LSN(row[1]!)!, sourceRelid: row[2].flatMap { UInt32($0) },
                     lastKey: row[3].map(TextArray.parse), chunks: Int64(row[4]!)!, rowsRecorded: Int64(row[5]!)!)
         }
     }

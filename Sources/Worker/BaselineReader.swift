@@ -30,6 +30,9 @@ final class BaselineReader: @unchecked Sendable {  // the fields below `conditio
     private let stored: @Sendable () -> LSN
 
     static let markPrefix = "walaudit.baseline"
+    /// Names this reader's marks: a mark an earlier worker wrote (replayed
+    /// from the slot after a crash) is never taken for one of this reader's chunks.
+    private let session = UInt64.random(in: 0...UInt64.max)
     static let chunksInFlight = 2
 
     init(source: String, chunkRows: Int, logger: Logger, stored: @escaping @Sendable () -> LSN) {
@@ -166,7 +169,7 @@ final class BaselineReader: @unchecked Sendable {  // the fields below `conditio
 
     /// Keeps `chunk` for the session and writes its mark into the stream.
     private func mark(_ chunk: BaselineChunk, on connection: Connection, marks: inout [(lsn: LSN, content: String)]) throws {
-        let content = "{\"baseline\": \(chunk.request.baselineID), \"chunk\": \(chunk.number)}"
+        let content = "{\"baseline\": \(chunk.request.baselineID), \"chunk\": \(chunk.number), \"reader\": \"\(String(session, radix: 16))\"}"
         condition.lock()
         chunks[content] = chunk
         condition.unlock()

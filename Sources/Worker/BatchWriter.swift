@@ -19,6 +19,13 @@ final class BatchWriter {
     private var chain: Chain
     private var batch: Batch?
     private var lastCommitAt = -Double.infinity
+    /// For each table whose baseline is being read: the keys rows left by a
+    /// key-changing UPDATE (e.g. a move between partitions) since its last
+    /// chunk. Such an UPDATE is stored under the new key, so the store
+    /// cannot tell that the old key changed; the next chunk may have read
+    /// the row under its old key before it moved (a chunk is read after the
+    /// previous chunk's mark), and must not record it.
+    private var movedKeys: [RelationName: Set<String>] = [:]
 
     /// An open store transaction.
     private struct Batch {
@@ -38,6 +45,12 @@ final class BatchWriter {
         self.signer = signer
         builder = EventBuilder(maskKey: maskKey)
         chain = try store.loadChain()
+    }
+
+    /// Tables whose baselines an earlier session left unfinished: their
+    /// moved keys are tracked from the start of this one.
+    func resumeBaselines(of tables: [RelationName]) {
+        for table in tables { movedKeys[table, default: []] = [] }
     }
 
     /// The writer thread's body: until the reader finishes or cancels, or an error.
@@ -100,6 +113,7 @@ final class BatchWriter {
             count = try writeBaseline(chunk, mark: transaction.commitLSN)
         }
         try transaction.forEachEvent(builder: builder) { event in
+            if !movedKeys.isEmpty { noteMovedKey(event) }
             try store.write(chain.append(event))
             count += 1
         }
@@ -110,6 +124,9 @@ final class BatchWriter {
         if !transaction.baselineRequests.isEmpty {
             try store.finishCopy()
             try BaselineProgress.record(transaction.baselineRequests, slot: configuration.slot, store.connection)
+            for request in transaction.baselineRequests {
+                movedKeys[RelationName(schema: request.table.schemaName, table: request.table.tableName), default: []] = []
+            }
         }
         batch!.events += count
         batch!.lastLSN = transaction.commitLSN
@@ -126,9 +143,14 @@ final class BatchWriter {
         let snapshots = try chunk.rows.map { try builder.snapshotEvent($0, chunk: chunk, lsn: mark) }
         try store.finishCopy()  // the query below must see the batch's events
         let recordedBefore = try BaselineProgress.rowsRecorded(slot: configuration.slot, baselineID: request.baselineID, store.connection)
-        let changed = try BaselineProgress.keysWithEvents(schema: request.table.schemaName, table: request.table.tableName,
+        let name = RelationName(schema: request.table.schemaName, table: request.table.tableName)
+        var changed = try BaselineProgress.keysWithEvents(schema: name.schema, table: name.table,
                                                           keys: snapshots.map { $0.rowKey ?? .null }, since: request.requestLSN,
                                                           store.connection)
+        if let moved = movedKeys[name], !moved.isEmpty {
+            for (index, event) in snapshots.enumerated() where moved.contains(event.rowKey?.serialized ?? "") { changed.insert(index) }
+        }
+        movedKeys[name] = chunk.finishesBaseline ? nil : []
         var position: Int64 = 0
         for (index, var event) in snapshots.enumerated() where !changed.contains(index) {
             position += 1
@@ -145,6 +167,15 @@ final class BatchWriter {
         try BaselineProgress.save(chunk, slot: configuration.slot, recorded: snapshots.count - changed.count,
                                   skipped: changed.count, store.connection)
         return Int(position)
+    }
+
+    /// Remembers the old key of a key-changing UPDATE of a table being baselined.
+    private func noteMovedKey(_ event: AuditEvent) {
+        guard event.operation == .update, let schema = event.schemaName, let table = event.tableName,
+              movedKeys[RelationName(schema: schema, table: table)] != nil,
+              case .object(let key)? = event.rowKey, let old = event.oldRow else { return }
+        let oldKey = JSONValue.object(key.map { .init($0.key, old[$0.key] ?? .null) })
+        if oldKey != event.rowKey { movedKeys[RelationName(schema: schema, table: table)]!.insert(oldKey.serialized) }
     }
 
     /// Stores the position with the events and commits; returns the position.

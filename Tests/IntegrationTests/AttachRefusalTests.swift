@@ -88,6 +88,10 @@ import TestSupport
             FROM walaudit.capture_tables
             """).scalar
         #expect(attached == "child=- parted=- parted_2025=parted")
+        // Detaching the tree lets its partitions go too.
+        try harness.expectSuccess(["detach", "parted"])
+        #expect(try connection.execute("SELECT count(*) FROM walaudit.capture_tables WHERE relation_table LIKE 'parted%'").scalar == "0")
+        try harness.expectSuccess(["attach", "parted"])
         // A new unlogged partition of an attached tree is refused too.
         #expect(throws: PostgresError.self) {
             try connection.execute("CREATE UNLOGGED TABLE parted_2026 PARTITION OF parted FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')")

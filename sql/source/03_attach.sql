@@ -264,6 +264,9 @@ BEGIN
             (SELECT root_relid::regclass FROM walaudit.capture_tables WHERE relid = tbl)
             USING HINT = 'Detach the attached table, or detach the partition from it (ALTER TABLE ... DETACH PARTITION).';
     END IF;
+    -- Dropping the triggers is DDL: keep sync_members from capturing the
+    -- partitions again while the attached table's row is still there.
+    PERFORM set_config('walaudit.syncing', 'on', true);
     FOR member IN DELETE FROM walaudit.capture_tables WHERE root_relid = tbl RETURNING relid LOOP
         EXECUTE format('DROP TRIGGER IF EXISTS walaudit_actor ON %s', member.relid::regclass);
     END LOOP;
@@ -273,5 +276,6 @@ BEGIN
         RAISE EXCEPTION '% is not attached', tbl;
     END IF;
     EXECUTE format('DROP TRIGGER IF EXISTS walaudit_actor ON %s', tbl);
+    PERFORM set_config('walaudit.syncing', 'off', true);
 END
 $$;
