@@ -49,9 +49,16 @@ public enum Attachment {
     }
 
     /// Asks the worker for a new baseline of an attached `table`: its rows
-    /// are recorded again as SNAPSHOT events (e.g. after a GAP).
-    public static func requestBaseline(_ source: Connection, table: String) throws(PostgresError) {
+    /// are recorded again as SNAPSHOT events (e.g. after a GAP). Returns the
+    /// request's id and the planner's estimate of the rows to read.
+    public static func requestBaseline(_ source: Connection, table: String) throws(PostgresError) -> (id: Int64, estimatedRows: Int64) {
         try source.execute("SELECT walaudit.baseline($1::regclass)", [table])
+        let row = try source.execute("""
+            SELECT t.baseline_id, (SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint FROM pg_class c
+                                   WHERE c.oid = t.relid OR c.oid IN (SELECT m.relid FROM walaudit.capture_tables m WHERE m.root_relid = t.relid))
+            FROM walaudit.capture_tables t WHERE t.relid = $1::regclass
+            """, [table]).rows.first
+        return (Int64(row?[0] ?? "") ?? 0, Int64(row?[1] ?? "") ?? 0)
     }
 
     /// Stops auditing `table`; the chain records it.

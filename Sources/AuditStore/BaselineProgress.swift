@@ -33,7 +33,9 @@ public enum BaselineProgress {
 
     /// The baselines of `slot` still to finish, oldest first.
     public static func pending(slot: String, _ store: Connection) throws(PostgresError) -> [Pending] {
-        try store.execute("""
+        // A store that `setup` has not upgraded yet has none.
+        guard try store.execute("SELECT to_regclass('walaudit.baseline_progress') IS NOT NULL").scalar == "t" else { return [] }
+        return try store.execute("""
             SELECT baseline_id, request_lsn::text, source_relid, last_key::text, chunks, rows_recorded,
                    schema_name, requested_by, requested_role, relid, table_name
             FROM walaudit.baseline_progress WHERE slot = $1 AND finished_at IS NULL ORDER BY baseline_id
@@ -74,5 +76,41 @@ public enum BaselineProgress {
     public static func rowsRecorded(slot: String, baselineID: Int64, _ store: Connection) throws(PostgresError) -> Int64 {
         Int64(try store.execute("SELECT rows_recorded FROM walaudit.baseline_progress WHERE slot = $1 AND baseline_id = $2",
                                 [slot, String(baselineID)]).scalar ?? "0") ?? 0
+    }
+}
+
+/// How far one baseline is, as `status` and `walaudit baseline` show it.
+public struct BaselineState: Sendable {
+    public var baselineID: Int64
+    /// `schema.table`, quoted where needed.
+    public var table: String
+    public var rowsRecorded: Int64
+    /// Rows read that their own history already showed.
+    public var rowsSkipped: Int64
+    /// ISO 8601, UTC.
+    public var requestedAt: String
+    public var finished: Bool
+
+    static let columns = """
+        baseline_id, format('%I.%I', schema_name, table_name), rows_recorded, rows_skipped,
+        to_char(requested_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), finished_at IS NOT NULL
+        """
+
+    init(_ row: [String?]) {
+        (baselineID, table) = (Int64(row[0] ?? "") ?? 0, row[1] ?? "?")
+        (rowsRecorded, rowsSkipped) = (Int64(row[2] ?? "") ?? 0, Int64(row[3] ?? "") ?? 0)
+        (requestedAt, finished) = (row[4] ?? "?", row[5] == "t")
+    }
+
+    /// The baselines of `slot` not finished yet.
+    public static func unfinished(slot: String, _ store: Connection) throws(PostgresError) -> [BaselineState] {
+        try store.execute("SELECT \(columns) FROM walaudit.baseline_progress WHERE slot = $1 AND finished_at IS NULL ORDER BY 1",
+                          [slot]).rows.map(BaselineState.init)
+    }
+
+    /// One baseline, once the worker has taken up its request; nil before.
+    public static func read(slot: String, baselineID: Int64, _ store: Connection) throws(PostgresError) -> BaselineState? {
+        try store.execute("SELECT \(columns) FROM walaudit.baseline_progress WHERE slot = $1 AND baseline_id = $2",
+                          [slot, String(baselineID)]).rows.first.map(BaselineState.init)
     }
 }

@@ -25,6 +25,8 @@ public struct StoreStatus: Sendable {
     /// (`gap_since`, set by `walaudit.check_coverage`), with since when
     /// (ISO 8601, UTC), until they are attached again.
     public var uncoveredTables: [(table: String, since: String)] = []
+    /// Baselines being taken.
+    public var baselines: [BaselineState] = []
     /// walaudit's event triggers that are missing or not enabled ALWAYS:
     /// the name, and `pg_event_trigger.evtenabled` (nil: missing).
     public var eventTriggerProblems: [(name: String, enabled: String?)] = []
@@ -58,6 +60,7 @@ public struct StoreStatus: Sendable {
             gaps: gaps.map { (Int64($0[0] ?? "") ?? 0, $0[1] ?? "") },
             attachedTables: try Attachment.attachedTables(source))
         try status.readCoverage(source)
+        status.baselines = try BaselineState.unfinished(slot: slot, store)
         return status
     }
 

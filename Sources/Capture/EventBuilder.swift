@@ -151,9 +151,16 @@ public struct EventBuilder: Sendable {
             event.schemaName = table.schemaName
             event.tableName = table.tableName
             event.actor = Actor(dbUser: text(tuple, "attached_by"), roleName: text(tuple, "attached_role"))
-            let baseline = JSONValue.bool(text(tuple, "baseline_id") != nil)
+            // true: a baseline follows; "empty": none needed, the table had no rows.
+            let baseline: JSONValue = switch text(tuple, "baseline_id") {
+            case nil: .bool(false)
+            case "0": .string("empty")
+            default: .bool(true)
+            }
             let configChanged = try change.operation == .insert || change.oldTuple.map(config) != config(tuple)
-            if configChanged {
+            // Attached again after a gap: its history starts anew.
+            let gapClosed = change.oldTuple.flatMap { text($0, "gap_since") } != nil && text(tuple, "gap_since") == nil
+            if configChanged || gapClosed {
                 event.operation = .ddl
                 event.newRow = .object([.init("command_tag", .string("WALAUDIT ATTACH")), .init("config", try config(tuple)),
                                         .init("baseline", baseline)])

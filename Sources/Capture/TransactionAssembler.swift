@@ -258,7 +258,7 @@ public struct TransactionAssembler {
             tables[new.relation] = new
             func text(_ tuple: [Column]?, _ name: String) -> String? { tuple?.first { $0.name == name }?.value.textOutput }
             // An attached table's baseline, or a partition's that joined with rows.
-            if let id = text(tuple, "baseline_id").flatMap(Int64.init), text(change.oldTuple, "baseline_id") != String(id) {
+            if let id = text(tuple, "baseline_id").flatMap(Int64.init), id > 0, text(change.oldTuple, "baseline_id") != String(id) {
                 baselineRequests.append(BaselineRequest(baselineID: id, table: new,
                                                         actor: Actor(dbUser: text(tuple, "attached_by"), roleName: text(tuple, "attached_role")),
                                                         requestLSN: .zero))

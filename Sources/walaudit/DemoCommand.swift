@@ -46,14 +46,23 @@ struct DemoCommand: ParsableCommand {
         step("An application table, two database roles, and walaudit attach")
         try dba.execute("""
             CREATE TABLE orders (id integer PRIMARY KEY, customer text NOT NULL, amount numeric(10,2), status text);
+            INSERT INTO orders VALUES (100, 'Umbrella', 310.00, 'shipped'), (101, 'Hooli', 42.00, 'shipped');
             CREATE ROLE clerk LOGIN; CREATE ROLE manager LOGIN;
             GRANT SELECT, INSERT, UPDATE, DELETE ON orders TO clerk, manager;
             """)
         try Attachment.attach(dba, table: "orders")
-        note("attached public.orders (REPLICA IDENTITY FULL, actor trigger, DDL watch)")
+        note("attached public.orders (REPLICA IDENTITY FULL, actor trigger, DDL watch); its 2 existing orders")
+        note("will be recorded once each as SNAPSHOT events (its baseline), read by the worker without locking")
 
         step("The capture worker starts")
         let background = BackgroundWorker(conninfo: conninfo)
+        let baselineDeadline = Date().addingTimeInterval(30)
+        while try dba.execute("SELECT count(*) FROM walaudit.event_log WHERE new_row->>'command_tag' = 'WALAUDIT BASELINE DONE'").scalar != "1" {
+            if let failure = background.failure { throw CLIError("the worker stopped: \(failure)") }
+            guard Date() < baselineDeadline else { throw CLIError("the worker did not record the baseline within 30 s") }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        note("it recorded the 2 existing orders (SNAPSHOT events) and now follows the changes")
 
         step("Changes by three actors")
         let app = try Connection(cluster.tcpConninfo(database: database, user: "clerk"), overrides: [("application_name", "shop-web")])
@@ -69,7 +78,8 @@ struct DemoCommand: ParsableCommand {
         try dba.execute("ALTER TABLE orders ADD COLUMN shipped_at timestamptz")
         note("the DBA (postgres): added a column")
 
-        let expected = 7
+        // attach, 2 SNAPSHOTs and the baseline's end, 3 inserts, an update, a delete, the DDL
+        let expected = 10
         let deadline = Date().addingTimeInterval(30)
         while try EventListing.count(dba) < expected {
             if let failure = background.failure { throw CLIError("the worker stopped: \(failure)") }
@@ -102,7 +112,7 @@ struct DemoCommand: ParsableCommand {
         for table in try Retention.apply(dba, dryRun: false, clock: aYearLater) {
             note("a year later, apply_retention(): \(table.table): \(table.purged) payloads purged, \(table.held) kept by the hold")
         }
-        let changes = try EventListing.all(dba).filter { ["INSERT", "UPDATE", "DELETE", "POLICY"].contains($0.operation) }
+        let changes = try EventListing.all(dba).filter { ["SNAPSHOT", "INSERT", "UPDATE", "DELETE", "POLICY"].contains($0.operation) }
         printTable(["seq", "what", "row", "payload", "by", "policy action"], changes.map { e in
             [String(e.seq), e.operation, e.rowKey ?? "", e.purged ? "purged" : "",
              e.dbUser.map { $0 + (e.appUser.map { " for \($0)" } ?? "") } ?? "", e.policyAction ?? ""]

@@ -66,6 +66,10 @@ struct StatusCommand: ParsableCommand {
             ("uncovered_tables", .array(status.uncoveredTables.map {
                 .object([.init("table", .string($0.table)), .init("since", .string($0.since))])
             })),
+            ("baselines", .array(status.baselines.map {
+                .object([.init("table", .string($0.table)), .init("rows_recorded", number($0.rowsRecorded)),
+                         .init("rows_skipped", number($0.rowsSkipped)), .init("requested_at", .string($0.requestedAt))])
+            })),
             ("warnings", .array(status.warnings.map(JSONValue.string))),
         ]
     }

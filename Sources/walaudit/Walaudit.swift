@@ -14,7 +14,7 @@ struct Walaudit: ParsableCommand {
             Exit status: 0 done; 1 not intact (verify found tampering, decode met malformed \
             input); 2 error (the message on standard error says what to fix); 64 bad arguments.
             """,
-        subcommands: [SetupCommand.self, AttachCommand.self, DetachCommand.self, RunCommand.self, StatusCommand.self, VerifyCommand.self,
+        subcommands: [SetupCommand.self, AttachCommand.self, DetachCommand.self, BaselineCommand.self, RunCommand.self, StatusCommand.self, VerifyCommand.self,
                       RetentionCommand.self, ExportCommand.self, KeygenCommand.self, DecodeCommand.self, DemoCommand.self,
                       TeardownCommand.self]
     )

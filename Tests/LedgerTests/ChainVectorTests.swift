@@ -41,12 +41,20 @@ import Testing
         let purged = update
         let gap = AuditEvent(eventTime: time, operation: .gap,
                              newRow: .object([.init("reason", .string("slot invalidated")), .init("last_stored_lsn", .string("1/16B3748"))]))
+        // A baseline row: no xid (it is no source transaction), the LSN of
+        // its chunk's mark, the actor who attached, no changed columns.
+        let snapshot = AuditEvent(eventTime: PostgresTimestamp(microsecondsSinceEpoch: 1_795_842_002_000_000), operation: .snapshot,
+                                  schemaName: "public", tableName: "orders", actor: Actor(dbUser: "dba", roleName: "dba"),
+                                  lsn: LSN(0x0000_0001_016B_4000), lsnPosition: 1, rowKey: .object([.init("id", .number("2"))]),
+                                  newRow: .object([.init("id", .number("2")), .init("customer", .string("Initech")),
+                                                   .init("amount", .number("9.99"))]))
         let salt = (0..<16).map { UInt8($0) }
         return [("insert with an application actor", insert, salt, false),
                 ("update: exponent, negative zero, duplicate keys, UTF-8", update, salt.reversed(), false),
                 ("delete with an unknown actor", delete, [UInt8](repeating: 0xAB, count: 16), false),
                 ("the update again, payload purged", purged, salt.reversed(), true),
-                ("GAP event", gap, [UInt8](repeating: 0, count: 16), false)]
+                ("GAP event", gap, [UInt8](repeating: 0, count: 16), false),
+                ("SNAPSHOT of a baseline row", snapshot, [UInt8](repeating: 0x5A, count: 16), false)]
     }
 
     static func vectorsFromLedger() -> [[String: Any]] {
@@ -115,7 +123,7 @@ import Testing
             try data.write(to: URL(fileURLWithPath: Self.vectorsPath))
         }
         let stored = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.vectorsPath))) as? [[String: Any]])
-        #expect(stored.count == 5)
+        #expect(stored.count == 6)
         var previous = [UInt8](repeating: 0, count: 32)
         for vector in stored {
             let name = vector["name"] as? String ?? "?"

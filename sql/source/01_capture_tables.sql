@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS walaudit.capture_tables (
     -- the attached table it belongs to.
     root_relid      oid,
     -- A new value asks the worker for a baseline of the table's existing
-    -- rows (attach, walaudit.baseline); NULL: none was asked for.
+    -- rows (attach, walaudit.baseline); NULL: none was asked for; 0: the
+    -- table was empty when attached, so its history is complete without one.
     baseline_id     bigint,
     -- Set when the worker found the table's changes escaping the WAL (it
     -- turned UNLOGGED while the event triggers were off); cleared by the

@@ -152,6 +152,7 @@ DECLARE
     missing text;
     keys text[];
     member record;
+    empty boolean;
 BEGIN
     SELECT c.oid, n.nspname, c.relname INTO rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl;
     PERFORM walaudit.check_capturable(tbl);
@@ -186,11 +187,18 @@ BEGIN
     END IF;
 
     PERFORM walaudit.prepare_capture(tbl);
+    FOR member IN SELECT * FROM walaudit.descendants(tbl) LOOP
+        PERFORM walaudit.prepare_capture(member.relid);
+    END LOOP;
+    -- An empty table needs no baseline: its history is complete from here.
+    -- Exact: the triggers' locks just taken keep writers out until commit.
+    -- baseline_id 0 says so; the worker reads nothing.
+    EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %s)', tbl) INTO empty;
     INSERT INTO walaudit.capture_tables (relid, schema_name, table_name, relation_schema, relation_table,
                                          key_columns, exclude_columns, mask_columns, baseline_id)
     VALUES (tbl, rel.nspname, rel.relname, rel.nspname, rel.relname, keys,
             coalesce(exclude_columns, '{}'), coalesce(mask_columns, '{}'),
-            CASE WHEN baseline THEN nextval('walaudit.baseline_ids') END)
+            CASE WHEN baseline AND empty THEN 0 WHEN baseline THEN nextval('walaudit.baseline_ids') END)
     ON CONFLICT (relid) DO UPDATE
         SET exclude_columns = EXCLUDED.exclude_columns, attached_by = EXCLUDED.attached_by, attached_role = EXCLUDED.attached_role,
             mask_columns = EXCLUDED.mask_columns, key_columns = EXCLUDED.key_columns,

@@ -120,8 +120,10 @@ BEGIN
             start_seq := mark.seq;
             start_time := mark.moment;
             start_kind := mark.kind;
-            baseline := CASE WHEN mark.kind = 'WALAUDIT BASELINE' OR mark.new_row->'baseline' = 'true' THEN 'requested' ELSE 'none' END;
-            done_seq := NULL;
+            -- "baseline": "empty" — the table had no rows: complete from the start.
+            baseline := CASE WHEN mark.kind = 'WALAUDIT BASELINE' OR mark.new_row->'baseline' = 'true' THEN 'requested'
+                             WHEN mark.new_row->>'baseline' = 'empty' THEN 'done' ELSE 'none' END;
+            done_seq := CASE WHEN baseline = 'done' THEN mark.seq END;
             end_seq := NULL;
             end_time := NULL;
             end_reason := NULL;
