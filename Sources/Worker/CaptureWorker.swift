@@ -80,5 +80,8 @@ public final class CaptureWorker: Sendable {
             throw FatalWorkerError("the worker writes the audit store as walaudit_writer, but its login \(login) is not a member: GRANT walaudit_writer TO \(SQLText.identifier(login))")
         }
         try target.execute("SET ROLE walaudit_writer")
+        // Its queries are small and many (a baseline's key probes): JIT
+        // compiling them costs more than running them.
+        try target.execute("SET jit = off")
     }
 }
