@@ -268,3 +268,42 @@ import TestSupport
         #expect(events == [["SNAPSHOT", "parent", #"{"id": 1}"#], ["INSERT", "parent", #"{"id": 2}"#], ["UPDATE", "parent", #"{"id": 1}"#]])
     }
 }
+
+/// `row_as_of` answers from a real baseline: refused before the attach
+/// (WA001), and after it equal to the table's rows as they were.
+@Suite struct BaselineReportTests {
+    @Test func rowAsOfAnswersFromTheBaselineAndRefusesBeforeIt() throws {
+        let harness = try WalauditHarness.make()
+        let connection = harness.database.connection
+        try connection.execute("""
+            CREATE TABLE stock (id integer PRIMARY KEY, qty integer NOT NULL);
+            INSERT INTO stock SELECT i, i * 10 FROM generate_series(1, 50) i;
+            """)
+        let before = try connection.execute("SELECT clock_timestamp()::text").scalar!
+        Thread.sleep(forTimeInterval: 0.05)
+        let worker = try harness.startWorker()
+        try harness.expectSuccess(["attach", "stock"])
+        try WholeTableTests.waitFor("the baseline") {
+            try connection.execute("SELECT count(*) FROM walaudit.event_log WHERE new_row->>'command_tag' = 'WALAUDIT BASELINE DONE'").scalar == "1"
+        }
+        // The table's rows at a moment after the baseline, then changes.
+        let moment = try connection.execute("SELECT clock_timestamp()::text").scalar!
+        let truth = try connection.execute("SELECT id, to_jsonb(s)::text FROM stock s ORDER BY id").rows
+        Thread.sleep(forTimeInterval: 0.05)
+        try connection.execute("UPDATE stock SET qty = qty + 1 WHERE id % 3 = 0; DELETE FROM stock WHERE id % 7 = 0; INSERT INTO stock VALUES (51, 1)")
+        try harness.waitForConfirmationOfCurrentWAL()
+        #expect(worker.stop() == 0, "\(worker.log)")
+        for row in truth {
+            let answer = try connection.execute("SELECT walaudit.row_as_of('stock', jsonb_build_object('id', $1::int), $2::timestamptz)::text",
+                                                [row[0], moment]).scalar
+            #expect(answer == row[1], "row \(row[0]!)")
+        }
+        #expect(try connection.execute("SELECT walaudit.row_as_of('stock', '{\"id\": 51}', $1::timestamptz)", [moment]).scalar == nil)
+        do {
+            _ = try connection.execute("SELECT walaudit.row_as_of('stock', '{\"id\": 1}', $1::timestamptz)", [before])
+            Issue.record("row_as_of answered for a moment before the attach")
+        } catch {
+            #expect(error.sqlState == "WA001", "\(error)")
+        }
+    }
+}
