@@ -23,9 +23,9 @@ import TestSupport
             CREATE TABLE base (id integer PRIMARY KEY);
             CREATE VIEW base_view AS SELECT * FROM base;
             CREATE MATERIALIZED VIEW base_summary AS SELECT count(*) FROM base;
-            CREATE FOREIGN DATA WRAPPER nowhere;
-            CREATE SERVER elsewhere FOREIGN DATA WRAPPER nowhere;
-            CREATE FOREIGN TABLE remote (id integer) SERVER elsewhere;
+            CREATE EXTENSION file_fdw;
+            CREATE SERVER elsewhere FOREIGN DATA WRAPPER file_fdw;
+            CREATE FOREIGN TABLE remote (id integer) SERVER elsewhere OPTIONS (filename '/dev/null');
             """)
         try expectRefused(harness, "scratch", saying: "is UNLOGGED", hint: "SET LOGGED")
         try expectRefused(harness, "base_view", saying: "is a view", hint: "Attach the tables the view reads")
