@@ -25,6 +25,8 @@ public struct BundleVerifier {
     private var previousHash: [UInt8]?
     private var finished = false
     private var line = 0
+    private var firstFullSeq: Int64?
+    private var lastFullSeq: Int64?
 
     public init(publicKey: [UInt8]) {
         self.publicKey = publicKey
@@ -71,6 +73,14 @@ public struct BundleVerifier {
             return fail(seq, "link broken: prev_hash of seq \(seq) is not the hash of seq \(seq - 1)")
         }
         let purged = record["purged"] == .bool(true)
+        let holdsPayload = ([EventField.payloadSalt] + EventField.payload).contains { (record[$0.bundleKey] ?? .null) != .null }
+        if purged && holdsPayload {
+            // Otherwise marking an event purged would hide an altered payload (as in the store check).
+            return fail(seq, "payload altered: seq \(seq) is marked purged but still holds a payload")
+        }
+        if !full && holdsPayload {
+            return fail(seq, "payload altered: seq \(seq) is a link record (outside the export's range) but carries a payload")
+        }
         if full && purged { report.purged += 1 }
         if full && !purged {
             guard let salt = Self.hex(record[EventField.payloadSalt.name]),
@@ -86,7 +96,13 @@ public struct BundleVerifier {
             return fail(seq, full ? "seq \(seq) is exported in full but lies outside the export's range"
                                   : "seq \(seq) matches the export's range but was left out (only its link is here)")
         }
-        if full { report.events += 1 } else { report.links += 1 }
+        if full {
+            report.events += 1
+            firstFullSeq = firstFullSeq ?? seq
+            lastFullSeq = seq
+        } else {
+            report.links += 1
+        }
         expectedSeq = seq + 1
         previousHash = hash
         return true
@@ -145,6 +161,11 @@ public struct BundleVerifier {
         }
         guard let expectedSeq, checkpoint.seq == expectedSeq - 1, checkpoint.head == previousHash else {
             return fail(checkpoint.seq, "the records do not end at the signed head (seq \(checkpoint.seq)): events cut or altered")
+        }
+        // The header's promise: how many events, from which seq to which.
+        let promised = (Self.int(header?["events"]), Self.int(header?["first_seq"]), Self.int(header?["last_seq"]))
+        guard promised.0 == Int64(report.events), report.events == 0 || (promised.1 == firstFullSeq && promised.2 == lastFullSeq) else {
+            return fail(nil, "the header promises \(promised.0.map(String.init) ?? "?") events (seq \(promised.1.map(String.init) ?? "?") to \(promised.2.map(String.init) ?? "?")) but the bundle holds \(report.events) (seq \(firstFullSeq.map(String.init) ?? "-") to \(lastFullSeq.map(String.init) ?? "-")): cut or padded")
         }
         return true
     }

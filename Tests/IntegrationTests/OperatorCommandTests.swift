@@ -158,6 +158,13 @@ import TestSupport
              "TAMPERED on line \(linkLine + 1)"),
             ("a deleted event", lines.enumerated().filter { $0.offset != valueLine }.map(\.element), "events missing"),
             ("a cut tail", Array(lines.prefix(lines.count - 3)), "without its signed checkpoint"),
+            // Issue 16 §1: the same rules as the store check.
+            ("a purge mark on a full payload", lines.enumerated().map { $0.offset == valueLine ? $0.element.replacingOccurrences(of: "\"purged\" : false", with: "\"purged\" : true") : $0.element },
+             "is marked purged but still holds a payload"),
+            ("a payload on a link", lines.enumerated().map { $0.offset == linkLine ? $0.element.replacingOccurrences(of: "\"new_row\" : null", with: "\"new_row\" : {\"id\" : 1}") : $0.element },
+             "is a link record (outside the export's range) but carries a payload"),
+            ("a header promising more", lines.enumerated().map { $0.offset == 0 ? $0.element.replacingOccurrences(of: "\"events\":\(counts[0]!)", with: "\"events\":\(Int(counts[0]!)! + 1)") : $0.element },
+             "the header promises \(Int(counts[0]!)! + 1) events"),
         ]
         for (what, altered, expected) in alterations {
             let path = bundle + ".altered"
