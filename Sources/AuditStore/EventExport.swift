@@ -94,6 +94,11 @@ public enum EventExport {
             members.append("'\(field.bundleKey)', \(value)")
         }
         members.append("'purged', e.purged_at IS NOT NULL")
+        // JSON null in a jsonb field prints as null, like SQL NULL: list those fields apart.
+        let jsonNulls = EventField.stored.filter { $0.columnType == .jsonb }.map { field in
+            "CASE WHEN jsonb_typeof(e.\(field.name)) = 'null'\(field.role == .payload ? " AND \(full)" : "") THEN '\(field.bundleKey)' END"
+        }
+        members.append("'\(BundleVerifier.jsonNullsKey)', array_remove(ARRAY[\(jsonNulls.joined(separator: ", "))]::text[], NULL)")
         return "json_build_object(" + members.joined(separator: ", ") + ")::text"
     }
 

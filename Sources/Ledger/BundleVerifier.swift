@@ -66,10 +66,13 @@ public struct BundleVerifier {
               let time = Self.int(record[EventField.eventTime.bundleKey]) else {
             return fail(Self.int(record[EventField.seq.name]), "a record lacks a chain field")
         }
+        // Kinds and seqs as the store check names them (docs/chain-format.md).
         if let expectedSeq, seq != expectedSeq {
-            return fail(seq, seq < expectedSeq ? "seq \(seq) out of order" : "events missing: seq \(expectedSeq) to \(seq - 1) are not in the bundle")
+            return seq < expectedSeq ? fail(seq, "seq \(seq) out of order (a record repeated or moved; expected \(expectedSeq))")
+                                     : fail(expectedSeq, "events missing: seq \(expectedSeq) to \(seq - 1) are not in the bundle")
         }
-        if let previousHash, previousHash != prevHash {
+        // The chain's first event follows 32 zero bytes.
+        if let expected = previousHash ?? (seq == 1 ? [UInt8](repeating: 0, count: 32) : nil), expected != prevHash {
             return fail(seq, "link broken: prev_hash of seq \(seq) is not the hash of seq \(seq - 1)")
         }
         let purged = record["purged"] == .bool(true)
@@ -91,6 +94,10 @@ public struct BundleVerifier {
         }
         guard Self.digest(Chain.eventDomain, prevHash, EventField.hashed, of: record) == hash else {
             return fail(seq, "event altered: a field of seq \(seq) does not match its hash")
+        }
+        // The readable time must say what the hashed microseconds say.
+        if case .string(let text)? = record[EventField.eventTime.name], text != PostgresTimestamp(microsecondsSinceEpoch: time).iso8601 {
+            return fail(seq, "event altered: event_time of seq \(seq) (\(text)) is not its hashed event_time_us")
         }
         if full != matchesHeader(record, time: time) {
             return fail(seq, full ? "seq \(seq) is exported in full but lies outside the export's range"
@@ -121,9 +128,16 @@ public struct BundleVerifier {
         return Crypto.sha256(encoder.bytes)
     }
 
+    /// The record's list of jsonb fields that hold JSON `null` (not SQL NULL).
+    public static let jsonNullsKey = "json_nulls"
+
     /// A field of a record as the export writes it (see `EventField.bundleKey`).
     static func value(_ field: EventField, in record: JSONValue) -> ChainValue? {
-        guard let json = record[field.bundleKey], json != .null else { return .null }
+        guard let json = record[field.bundleKey], json != .null else {
+            // JSON null, which the line cannot tell from SQL NULL, is listed apart.
+            if case .array(let nulls)? = record[jsonNullsKey], nulls.contains(.string(field.bundleKey)) { return .json(.null) }
+            return .null
+        }
         switch (field.columnType, json) {
         case (.pgLSN, .string(let text)): return LSN(text).map { .integer(Int64(bitPattern: $0.rawValue)) }
         case (.bigint, .number(let text)), (.integer, .number(let text)): return Int64(text).map(ChainValue.integer)
@@ -149,8 +163,12 @@ public struct BundleVerifier {
 
     private mutating func checkCheckpoint(_ json: JSONValue) -> Bool {
         finished = true
-        guard let inner = json["checkpoint"], let checkpoint = try? Checkpoint(jsonLine: inner.serialized) else {
-            return fail(nil, "the checkpoint record cannot be read")
+        guard let inner = json["checkpoint"] else { return fail(nil, "the checkpoint record cannot be read") }
+        let checkpoint: Checkpoint
+        do {
+            checkpoint = try Checkpoint(jsonLine: inner.serialized)
+        } catch {
+            return fail(nil, "the checkpoint record cannot be read: \(error)")
         }
         report.checkpointSeq = checkpoint.seq
         guard checkpoint.isSigned(by: publicKey) else {

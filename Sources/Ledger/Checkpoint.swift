@@ -64,6 +64,10 @@ public struct Checkpoint: Equatable, Sendable {
               let signature = string("signature").flatMap(Hex.decode) else {
             throw SigningError("not a walaudit checkpoint line: \(jsonLine.prefix(80))")
         }
+        // `time` is for reading; what is signed is `time_us`, and the two must agree.
+        if let text = string("time"), text != PostgresTimestamp(microsecondsSinceEpoch: time).iso8601 {
+            throw SigningError("a checkpoint's time (\(text)) is not its signed time_us (\(time)): the line was altered")
+        }
         self.init(chainID: chainID, seq: seq, head: head, time: PostgresTimestamp(microsecondsSinceEpoch: time),
                   previous: string("previous").flatMap(Hex.decode))
         self.signature = signature

@@ -1,3 +1,4 @@
+import Decoding
 import Foundation
 import PostgresClient
 import Testing
@@ -107,6 +108,31 @@ import TestSupport
         #expect(denied.stderr.contains("GRANT walaudit_admin TO"), "\(denied.stderr)")
     }
 
+    /// Issue 16 §1: a bundle from the chain's first event, holding a POLICY
+    /// event whose app_context is JSON null (not SQL NULL), verifies; a
+    /// wrong prev_hash at seq 1 is *link broken* at seq 1, as in the store.
+    @Test func bundleFromTheFirstEventKeepsJSONNullAndChecksTheFirstLink() throws {
+        let (harness, key, checkpoints) = try setUp()
+        let db = harness.database
+        let worker = try startWorker(harness, key: key, checkpoints: checkpoints)
+        try db.connection.execute("INSERT INTO t VALUES (1, 'a'), (2, 'b')")
+        try db.connection.execute("SET walaudit.context = 'null'; SELECT walaudit.set_retention(NULL, interval '30 days'); RESET walaudit.context")
+        #expect(try db.connection.execute("SELECT count(*) FROM walaudit.event_log WHERE jsonb_typeof(app_context) = 'null'").scalar == "1")
+        try waitForCheckpoint(harness, events: 5)
+        #expect(worker.stop() == 0)
+        let bundle = NSTemporaryDirectory() + "/walaudit-bundle-\(UUID().uuidString).jsonl"
+        let exported = try run(["export", "--since", "2000-01-01", "--until", "2100-01-01", "--out", bundle] + harness.connectionArguments)
+        #expect(exported.status == 0, "\(exported.stderr)")
+        let intact = try run(["verify", "--bundle", bundle, "--public-key", key + ".pub"])
+        #expect(intact.status == 0, "\(intact.stdout)\(intact.stderr)")
+        var lines = try String(contentsOfFile: bundle, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(lines[1].contains("\"seq\" : 1,"), "\(lines[1])")
+        lines[1] = lines[1].replacingOccurrences(of: "\"prev_hash\" : \"00", with: "\"prev_hash\" : \"01")
+        try lines.joined(separator: "\n").write(toFile: bundle, atomically: true, encoding: .utf8)
+        let altered = try run(["verify", "--bundle", bundle, "--public-key", key + ".pub"])
+        #expect(altered.status == 1 && altered.stdout.contains("(seq 1): link broken"), "\(altered.stdout)")
+    }
+
     @Test func exportOfTenThousandEventsVerifiesOfflineAndAlteringALineFails() throws {
         let (harness, key, checkpoints) = try setUp()
         let db = harness.database
@@ -151,12 +177,18 @@ import TestSupport
         let lines = try String(contentsOfFile: bundle, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         let valueLine = try #require(lines.firstIndex { $0.contains("\"v\": \"v42\"") })
         let linkLine = try #require(lines.firstIndex { $0.contains("\"type\" : \"link\"") || $0.contains("\"type\":\"link\"") })
+        let valueSeq = try #require(try JSONValue(parsing: lines[valueLine])["seq"].flatMap { if case .number(let n) = $0 { n } else { nil } })
+        #expect(lines[lines.count - 2].contains("\"time\":\"2"), "\(lines[lines.count - 2])")
         let alterations: [(String, [String], String)] = [
             ("a value", lines.enumerated().map { $0.offset == valueLine ? $0.element.replacingOccurrences(of: "\"v42\"", with: "\"v43\"") : $0.element },
              "TAMPERED on line \(valueLine + 1)"),
             ("a link's who", lines.enumerated().map { $0.offset == linkLine ? $0.element.replacingOccurrences(of: "\"db_user\" : \"", with: "\"db_user\" : \"x") : $0.element },
              "TAMPERED on line \(linkLine + 1)"),
-            ("a deleted event", lines.enumerated().filter { $0.offset != valueLine }.map(\.element), "events missing"),
+            ("a deleted event", lines.enumerated().filter { $0.offset != valueLine }.map(\.element), "events missing: seq \(valueSeq) "),
+            ("a readable time that disagrees", lines.enumerated().map { $0.offset == valueLine ? $0.element.replacingOccurrences(of: "\"event_time\" : \"2", with: "\"event_time\" : \"1") : $0.element },
+             "event_time of seq \(valueSeq)"),
+            ("a checkpoint time that disagrees", lines.enumerated().map { $0.offset == lines.count - 2 ? $0.element.replacingOccurrences(of: "\"time\":\"2", with: "\"time\":\"1") : $0.element },
+             "is not its signed time_us"),
             ("a cut tail", Array(lines.prefix(lines.count - 3)), "without its signed checkpoint"),
             // Issue 16 §1: the same rules as the store check.
             ("a purge mark on a full payload", lines.enumerated().map { $0.offset == valueLine ? $0.element.replacingOccurrences(of: "\"purged\" : false", with: "\"purged\" : true") : $0.element },
