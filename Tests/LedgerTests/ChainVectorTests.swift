@@ -48,13 +48,26 @@ import Testing
                                   lsn: LSN(0x0000_0001_016B_4000), lsnPosition: 1, rowKey: .object([.init("id", .number("2"))]),
                                   newRow: .object([.init("id", .number("2")), .init("customer", .string("Initech")),
                                                    .init("amount", .number("9.99"))]))
+        // Edge values: an LSN past 2^63 (unsigned), a time before 1970, an
+        // empty text array, an IPv6 client with a netmask, and context keys
+        // whose byte order differs from jsonb's (shorter keys first).
+        let edges = AuditEvent(eventTime: PostgresTimestamp(microsecondsSinceEpoch: -14_182_940_000_001), operation: .update,
+                               schemaName: "public", tableName: "orders", changedColumns: [],
+                               actor: Actor(dbUser: "clerk", roleName: "clerk",
+                                            appContext: .object([.init("b", .number("1")), .init("aa", .number("2"))]),
+                                            clientAddr: "2001:db8::1/64", clientPort: 5432),
+                               xid: 4_294_967_295, lsn: LSN(0x8000_0000_0000_0001), lsnPosition: 1,
+                               rowKey: .object([.init("id", .number("2"))]), oldRow: .object([.init("id", .number("2"))]),
+                               newRow: .object([.init("id", .number("2"))]))
         let salt = (0..<16).map { UInt8($0) }
         return [("insert with an application actor", insert, salt, false),
                 ("update: exponent, negative zero, duplicate keys, UTF-8", update, salt.reversed(), false),
                 ("delete with an unknown actor", delete, [UInt8](repeating: 0xAB, count: 16), false),
                 ("the update again, payload purged", purged, salt.reversed(), true),
                 ("GAP event", gap, [UInt8](repeating: 0, count: 16), false),
-                ("SNAPSHOT of a baseline row", snapshot, [UInt8](repeating: 0x5A, count: 16), false)]
+                ("SNAPSHOT of a baseline row", snapshot, [UInt8](repeating: 0x5A, count: 16), false),
+                ("edge values: LSN past 2^63, before 1970, empty array, IPv6 with a netmask, key order", edges,
+                 [UInt8](repeating: 0xC3, count: 16), false)]
     }
 
     static func vectorsFromLedger() -> [[String: Any]] {
@@ -87,10 +100,16 @@ import Testing
                                     time: PostgresTimestamp(microsecondsSinceEpoch: 1_795_842_060_000_000), previous: nil)
         try checkpoint.sign(with: checkpointKey)
         let publicKey = try Ed25519.publicKey(of: checkpointKey)
+        // The next one: an idle heartbeat a minute later, linked to it.
+        var next = Checkpoint(chainID: checkpoint.chainID, seq: chain.seq, head: chain.head,
+                              time: PostgresTimestamp(microsecondsSinceEpoch: 1_795_842_120_000_000), previous: checkpoint.hash)
+        try next.sign(with: checkpointKey)
         return ["chain_id": checkpoint.chainID, "seq": checkpoint.seq, "head": hex(checkpoint.head),
                 "time_us": checkpoint.time.microsecondsSinceEpoch, "previous": NSNull(),
                 "signed_bytes": hex(checkpoint.signedBytes), "hash": hex(checkpoint.hash),
-                "signature": hex(checkpoint.signature), "public_key": hex(publicKey), "private_key_for_testing_only": hex(checkpointKey)]
+                "signature": hex(checkpoint.signature), "public_key": hex(publicKey), "private_key_for_testing_only": hex(checkpointKey),
+                "next": ["seq": next.seq, "time_us": next.time.microsecondsSinceEpoch, "previous": hex(checkpoint.hash),
+                         "signed_bytes": hex(next.signedBytes), "hash": hex(next.hash), "signature": hex(next.signature)] as [String: Any]]
     }
 
     @Test func checkpointVectorMatchesTheDocument() throws {
@@ -113,6 +132,17 @@ import Testing
         let publicKey = try #require(unhex(vector["public_key"] as? String))
         #expect(Ed25519.verify(try #require(unhex(vector["signature"] as? String)), of: bytes, publicKey: publicKey))
         #expect(!Ed25519.verify(try #require(unhex(vector["signature"] as? String)), of: bytes + [0], publicKey: publicKey))
+        // The next checkpoint names this one as its previous.
+        let next = try #require(vector["next"] as? [String: Any])
+        var nextBytes = Array("walaudit/checkpoint/v1".utf8) + [0]
+        nextBytes += DocumentVerifier.field(1, Array(chainID.utf8))
+        nextBytes += DocumentVerifier.field(2, DocumentVerifier.i64((next["seq"] as! NSNumber).int64Value))
+        nextBytes += DocumentVerifier.field(3, unhex(stored.last?["hash"] as? String) ?? [])
+        nextBytes += DocumentVerifier.field(5, DocumentVerifier.i64((next["time_us"] as! NSNumber).int64Value))
+        nextBytes += DocumentVerifier.field(3, try #require(unhex(vector["hash"] as? String)))
+        #expect(hex(nextBytes) == next["signed_bytes"] as? String)
+        #expect(hex(Crypto.sha256(nextBytes)) == next["hash"] as? String)
+        #expect(Ed25519.verify(try #require(unhex(next["signature"] as? String)), of: nextBytes, publicKey: publicKey))
         // And walaudit produces exactly this vector.
         #expect(try Self.checkpointVector()["signature"] as? String == vector["signature"] as? String)
     }
@@ -123,7 +153,7 @@ import Testing
             try data.write(to: URL(fileURLWithPath: Self.vectorsPath))
         }
         let stored = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.vectorsPath))) as? [[String: Any]])
-        #expect(stored.count == 6)
+        #expect(stored.count == 7)
         var previous = [UInt8](repeating: 0, count: 32)
         for vector in stored {
             let name = vector["name"] as? String ?? "?"
@@ -220,7 +250,9 @@ enum DocumentVerifier {
         bytes += text(e["operation"]) + text(e["schema_name"]) + text(e["table_name"]) + textArray(e["changed_columns"])
         bytes += text(e["db_user"]) + text(e["role_name"]) + text(e["app_user"]) + json(e["app_context"])
         bytes += text(e["application_name"]) + text(e["client_addr"]) + integer(e["client_port"]) + integer(e["backend_pid"])
-        bytes += integer(e["xid"]) + integer(e["lsn"]) + integer(e["lsn_position"]) + field(3, payloadDigest)
+        // The LSN is unsigned; its 8 bytes big-endian are the same read either way.
+        let lsn = (e["lsn"] as? String).flatMap(UInt64.init).map { field(2, i64(Int64(bitPattern: $0))) } ?? null
+        bytes += integer(e["xid"]) + lsn + integer(e["lsn_position"]) + field(3, payloadDigest)
         return bytes
     }
 }
@@ -263,7 +295,8 @@ func eventJSON(_ e: AuditEvent, purged: Bool) -> [String: Any] {
         "app_user": opt(e.actor.appUser), "app_context": wrap(e.actor.appContext),
         "application_name": opt(e.actor.applicationName), "client_addr": opt(e.actor.clientAddr),
         "client_port": opt(e.actor.clientPort), "backend_pid": opt(e.actor.backendPID), "xid": opt(e.xid),
-        "lsn": opt(e.lsn.map { Int64(bitPattern: $0.rawValue) }), "lsn_position": opt(e.lsnPosition),
+        // Unsigned, as a decimal string: it may pass 2^63 (and JSON readers' 2^53).
+        "lsn": opt(e.lsn.map { String($0.rawValue) }), "lsn_position": opt(e.lsnPosition),
         "row_key": purged ? NSNull() : wrap(e.rowKey), "old_row": purged ? NSNull() : wrap(e.oldRow),
         "new_row": purged ? NSNull() : wrap(e.newRow),
     ]
