@@ -56,7 +56,6 @@ import TestSupport
     final class Writers: @unchecked Sendable {
         private let lock = NSLock()
         private var running = true
-        private var threads: [Thread] = []
         private(set) var errors: [String] = []
 
         init(count: Int, conninfo: String, statement: @escaping @Sendable (Int, inout UInt64) -> String) {
@@ -77,7 +76,6 @@ import TestSupport
                         }
                     }
                 }
-                threads.append(thread)
                 thread.start()
             }
         }
