@@ -12,7 +12,7 @@ import TestSupport
     /// The worker looks this often (seconds) instead of every 10 s.
     private static let checkInterval = ["--coverage-check-interval", "0.2"]
 
-    private func waitUntil(_ what: String, timeout: Double = 30, _ condition: () throws -> Bool) throws {
+    private func waitUntil(_ what: String, timeout: Double = 120, _ condition: () throws -> Bool) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while try !condition() {
             guard Date() < deadline else { throw HarnessError("timed out waiting for \(what)") }

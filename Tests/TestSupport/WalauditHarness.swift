@@ -58,9 +58,9 @@ public struct WalauditHarness {
         try WorkerProcess(arguments: ["run"] + connectionArguments + extraArguments)
     }
 
-    /// Waits until the store holds at least `count` events (default 30 s).
+    /// Waits until the store holds at least `count` events (default 120 s: see below).
     @discardableResult
-    public func waitForEvents(atLeast count: Int, timeout: Double = 30) throws -> Int {
+    public func waitForEvents(atLeast count: Int, timeout: Double = 120) throws -> Int {
         let deadline = Date().addingTimeInterval(timeout)
         var seen = 0
         while Date() < deadline {
@@ -74,13 +74,16 @@ public struct WalauditHarness {
     /// Waits until the worker has confirmed the slot up to the source's WAL
     /// position as of this call: everything committed before it has been
     /// streamed, stored and confirmed, so a duplicate of any of it would be
-    /// in the store by now (default timeout 60 s).
-    public func waitForConfirmationOfCurrentWAL(timeout: Double = 60) throws {
+    /// in the store by now. The default timeout (300 s) is long because
+    /// every slot of the test cluster decodes all of its WAL: while a drill
+    /// writes a million-row table and its events, the others' walsenders
+    /// wade through that too.
+    public func waitForConfirmationOfCurrentWAL(timeout: Double = 300) throws {
         try Self.waitForConfirmationOfCurrentWAL(source: Connection(database.conninfo), slot: slot, timeout: timeout)
     }
 
     /// The same for any source connection and slot.
-    public static func waitForConfirmationOfCurrentWAL(source: Connection, slot: String, timeout: Double = 60) throws {
+    public static func waitForConfirmationOfCurrentWAL(source: Connection, slot: String, timeout: Double = 300) throws {
         let target = try source.execute("SELECT pg_current_wal_lsn()::text").scalar ?? "0/0"
         let deadline = Date().addingTimeInterval(timeout)
         var confirmed: String?
