@@ -41,9 +41,9 @@ public struct EventBuilder: Sendable {
             base.operation = .truncate
             base.schemaName = table.schemaName
             base.tableName = table.tableName
-            // Of a partitioned or inherited table: the tables the statement
-            // emptied (a single partition's TRUNCATE leaves the others' rows).
-            if table.rootRelid != nil {
+            // The tables the statement emptied, when it named more than this
+            // one (a single partition's TRUNCATE leaves the others' rows).
+            if truncate.relations != [RelationName(schema: table.schemaName, table: table.tableName)] {
                 base.newRow = .object([.init("truncated", .array(truncate.relations.map { .string($0.description) }))])
             }
             return [base]

@@ -155,7 +155,12 @@ public struct TransactionAssembler {
             guard commitXid == xid else { throw CaptureError("COMMIT of xid \(commitXid.map(String.init) ?? "?") inside transaction \(xid.map(String.init) ?? "?") at \(lsn)") }
             guard let time else { throw CaptureError("COMMIT without a timestamp at \(lsn): the slot must be read with include-timestamp") }
             try releaseHeldDelete()
-            let requests = baselineRequests.map { BaselineRequest(baselineID: $0.baselineID, table: $0.table, actor: $0.actor, requestLSN: lsn) }
+            // A request's position is its transaction's commit, known only now.
+            let requests = baselineRequests.map { request in
+                var request = request
+                request.requestLSN = lsn
+                return request
+            }
             let committed = CommittedTransaction(xid: xid, commitLSN: lsn, commitTime: time,
                                                  tablesAfter: tablesChanged ? tables : nil, baselineRequests: requests, changes: changes,
                                                  actors: actors, tableSnapshots: tableSnapshots)
@@ -261,7 +266,7 @@ public struct TransactionAssembler {
             if let id = text(tuple, "baseline_id").flatMap(Int64.init), id > 0, text(change.oldTuple, "baseline_id") != String(id) {
                 baselineRequests.append(BaselineRequest(baselineID: id, table: new,
                                                         actor: Actor(dbUser: text(tuple, "attached_by"), roleName: text(tuple, "attached_role")),
-                                                        requestLSN: .zero))
+                                                        requestLSN: .zero))  // set at COMMIT
             }
         }
         snapshotIndex = [:]

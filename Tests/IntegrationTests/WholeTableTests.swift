@@ -305,3 +305,51 @@ import TestSupport
         }
     }
 }
+
+/// A TRUNCATE of a partitioned table is one event of it, naming what it
+/// emptied; `walaudit baseline` takes a new baseline and waits for it.
+@Suite struct PartitionTruncateAndRebaselineTests {
+    @Test func truncatingPartitionsIsOneEventOfTheAttachedTable() throws {
+        let harness = try WalauditHarness.make()
+        let connection = harness.database.connection
+        try connection.execute("""
+            CREATE TABLE m (id integer, k integer, PRIMARY KEY (id, k)) PARTITION BY LIST (k);
+            CREATE TABLE m_1 PARTITION OF m FOR VALUES IN (1);
+            CREATE TABLE m_2 PARTITION OF m FOR VALUES IN (2);
+            """)
+        let worker = try harness.startWorker()
+        try harness.expectSuccess(["attach", "m"])
+        try connection.execute("INSERT INTO m VALUES (1, 1), (2, 2); TRUNCATE m_1; TRUNCATE m")
+        try harness.waitForConfirmationOfCurrentWAL()
+        #expect(worker.stop() == 0, "\(worker.log)")
+        let truncates = try harness.storeConnection().execute("""
+            SELECT table_name, new_row->>'truncated' FROM walaudit.event_log WHERE operation = 'TRUNCATE' ORDER BY seq
+            """).rows
+        #expect(truncates == [["m", #"["public.m_1"]"#], ["m", #"["public.m", "public.m_1", "public.m_2"]"#]])
+    }
+
+    @Test func baselineCommandRecordsTheRowsAgainAndWaits() throws {
+        let harness = try WalauditHarness.make()
+        let connection = harness.database.connection
+        try connection.execute("CREATE TABLE r (id integer PRIMARY KEY); INSERT INTO r SELECT generate_series(1, 30)")
+        let worker = try harness.startWorker(["--baseline-chunk-rows", "7"])
+        try harness.expectSuccess(["attach", "r"])
+        try connection.execute("UPDATE r SET id = id + 100 WHERE id = 30")
+        // The attach's baseline first: a SNAPSHOT it stores after the new
+        // request would rightly count as the row's history there.
+        try WholeTableTests.waitFor("the attach's baseline") {
+            try connection.execute("SELECT count(*) FROM walaudit.event_log WHERE new_row->>'command_tag' = 'WALAUDIT BASELINE DONE'").scalar == "1"
+        }
+        let output = try harness.expectSuccess(["baseline", "r", "--wait"])
+        #expect(output.contains("r: 30 rows recorded, 0 shown by their own history") && output.contains("done"), "\(output)")
+        #expect(worker.stop() == 0, "\(worker.log)")
+        let store = try harness.storeConnection()
+        let done = try store.execute("""
+            SELECT string_agg(new_row->>'rows', ',' ORDER BY seq) FROM walaudit.event_log WHERE new_row->>'command_tag' = 'WALAUDIT BASELINE DONE'
+            """).scalar
+        #expect(done?.hasSuffix(",30") == true, "\(done ?? "none")")
+        #expect(try store.execute("SELECT count(*) FROM walaudit.event_log WHERE new_row->>'command_tag' = 'WALAUDIT BASELINE'").scalar == "1")
+        let refused = try WalauditBinary.run(["baseline", "nowhere"] + harness.connectionArguments)
+        #expect(refused.status == 2, "\(refused.stderr)")
+    }
+}
