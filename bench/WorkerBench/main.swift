@@ -148,7 +148,7 @@ if only == nil || only == "memory" {
     try connection.execute("CREATE TABLE wide (id integer PRIMARY KEY, v integer, pad text)")
     try connection.execute("INSERT INTO wide SELECT i, 0, md5(i::text) FROM generate_series(1, \(rows)) i")
     try run([walaudit, "setup"] + walauditConnection)
-    try run([walaudit, "attach", "wide"] + walauditConnection)
+    try run([walaudit, "attach", "wide", "--no-baseline"] + walauditConnection)
     let worker = try startWorker(walauditConnection)
     try waitForEvents(connection, 1, worker: worker)
     let start = ContinuousClock.now
@@ -230,7 +230,9 @@ if only == nil || only == "ingest" {
             ["--source", conninfo, "--slot", "ingest_other\(round)", "--target", cluster.conninfo(database: otherStore)],
         ]
         for walauditConnection in placementConnections { try run([walaudit, "setup"] + walauditConnection) }
-        try run([walaudit, "attach", "pgbench_accounts", "pgbench_tellers", "pgbench_branches", "pgbench_history"] + placementConnections[0])
+        // --no-baseline: this measures change ingest; a baseline of
+        // pgbench's existing rows would run alongside (bench/baseline.sh measures that).
+        try run([walaudit, "attach", "--no-baseline", "pgbench_accounts", "pgbench_tellers", "pgbench_branches", "pgbench_history"] + placementConnections[0])
         let copySlots = (1...3).map { "ingest_copy\(round)_\($0)" }
         for slot in copySlots { try connection.execute("SELECT pg_create_logical_replication_slot($1, 'test_decoding')", [slot]) }
         // The backlog is made as fast as possible; how it was made does not matter.
@@ -375,7 +377,7 @@ if only == nil || only == "overhead" {
         var connection = ["--source", cluster.conninfo(database: database), "--slot", slot]
         if separateStore { connection += ["--target", cluster.conninfo(database: try cluster.createDatabase(prefix: "store_\(slot)"))] }
         try run([walaudit, "setup"] + connection)
-        try run([walaudit, "attach"] + pgbenchTables + connection)
+        try run([walaudit, "attach", "--no-baseline"] + pgbenchTables + connection)
         return Setup(name: name, database: database, worker: runWorker ? [walaudit, "run"] + connection : nil, slot: slot)
     }
     var setups = [Setup(name: "no audit", database: try pgbenchDatabase("overhead_none"))]
@@ -473,7 +475,7 @@ if only == nil || only == "lag" {
     let connection = try Connection(conninfo)
     let walauditConnection = ["--source", conninfo, "--slot", "lag"]
     try run([walaudit, "setup"] + walauditConnection)
-    try run([walaudit, "attach"] + pgbenchTables + walauditConnection)
+    try run([walaudit, "attach", "--no-baseline"] + pgbenchTables + walauditConnection)
     let worker = try startWorker(walauditConnection)
     let start = try connection.execute("SELECT clock_timestamp()").scalar!
     let tps = try pgbenchTPS(database, seconds: benchSeconds, ["-R", String(rate)])
