@@ -13,9 +13,15 @@ public struct BaselineRequest: Equatable, Sendable {
     /// The commit LSN of the request: a row with an event of its own after
     /// it gets no SNAPSHOT (its history already shows it).
     public var requestLSN: LSN
+    /// The requesting transaction, when it was just seen to commit: the
+    /// first read must wait until it is visible (its commit record reaches
+    /// the stream before other sessions' snapshots see it), or rows it
+    /// brought before it started capturing them would be missed. Nil for
+    /// a request resumed from the store, long visible.
+    public var xid: UInt32?
 
-    public init(baselineID: Int64, table: TableCapture, actor: Actor, requestLSN: LSN) {
-        (self.baselineID, self.table, self.actor, self.requestLSN) = (baselineID, table, actor, requestLSN)
+    public init(baselineID: Int64, table: TableCapture, actor: Actor, requestLSN: LSN, xid: UInt32? = nil) {
+        (self.baselineID, self.table, self.actor, self.requestLSN, self.xid) = (baselineID, table, actor, requestLSN, xid)
     }
 }
 
@@ -59,10 +65,17 @@ extension EventBuilder {
     }
 
     /// The event that closes a baseline: every row it did not record had an
-    /// event of its own since the request.
+    /// event of its own since the request. It names its baseline; that of
+    /// a partition or child that joined with rows also names the member
+    /// (`member`), so it is not taken for the end of the attached table's own.
     public func baselineDoneEvent(_ request: BaselineRequest, rows: Int64, time: PostgresTimestamp, lsn: LSN) -> AuditEvent {
-        AuditEvent(eventTime: time, operation: .ddl, schemaName: request.table.schemaName, tableName: request.table.tableName,
-                   actor: request.actor, lsn: lsn,
-                   newRow: .object([.init("command_tag", .string("WALAUDIT BASELINE DONE")), .init("rows", .number(String(rows)))]))
+        var members: [JSONValue.Member] = [.init("command_tag", .string("WALAUDIT BASELINE DONE")),
+                                           .init("baseline_id", .number(String(request.baselineID))), .init("rows", .number(String(rows)))]
+        if request.table.rootRelid != nil {
+            members.append(.init("member", .object([.init("schema", .string(request.table.relation.schema)),
+                                                    .init("table", .string(request.table.relation.table))])))
+        }
+        return AuditEvent(eventTime: time, operation: .ddl, schemaName: request.table.schemaName, tableName: request.table.tableName,
+                          actor: request.actor, lsn: lsn, newRow: .object(members))
     }
 }

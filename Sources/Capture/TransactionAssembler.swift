@@ -159,6 +159,7 @@ public struct TransactionAssembler {
             let requests = baselineRequests.map { request in
                 var request = request
                 request.requestLSN = lsn
+                request.xid = xid
                 return request
             }
             let committed = CommittedTransaction(xid: xid, commitLSN: lsn, commitTime: time,

@@ -98,6 +98,7 @@ final class BaselineReader: @unchecked Sendable {  // the fields below `conditio
     }
 
     private func read(_ request: BaselineRequest, members: [TableCapture], resume: BaselineProgress.Pending?, on connection: Connection) throws {
+        if let xid = request.xid { try awaitVisible(xid, of: request, on: connection) }
         let keys = request.table.keyColumns
         var number = resume?.chunks ?? 0
         var marks: [(lsn: LSN, content: String)] = []
@@ -146,6 +147,26 @@ final class BaselineReader: @unchecked Sendable {  // the fields below `conditio
             let now = PostgresTimestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1_000_000))
             try mark(BaselineChunk(request: request, source: request.table, number: number + 1, rows: [], readTime: now,
                                    lastKey: [], finishesBaseline: true), on: connection, marks: &marks)
+        }
+    }
+
+    /// Waits until the transaction `xid`, which the stream showed committed,
+    /// is visible to this connection's next query. PostgreSQL writes (and
+    /// may stream) a commit record before other sessions' snapshots see the
+    /// transaction; rows it wrote before the table was captured (a partition
+    /// filled and attached in one transaction) would be missed by a read
+    /// between the two, and nothing else records them.
+    private func awaitVisible(_ xid: UInt32, of request: BaselineRequest, on connection: Connection) throws {
+        let deadline = monotonicSeconds() + 60
+        while true {
+            let text = try connection.execute("SELECT pg_current_snapshot()::text").scalar ?? ""
+            guard let snapshot = Snapshot(text) else { throw CaptureError("unexpected snapshot \(text)") }
+            if snapshot.sees(committed: xid) { return }
+            if isStopped { return }
+            guard monotonicSeconds() < deadline else {
+                throw CaptureError("the transaction \(xid) that asked for baseline \(request.baselineID) committed but stayed invisible for 60 s")
+            }
+            Thread.sleep(forTimeInterval: 0.002)
         }
     }
 

@@ -19,13 +19,20 @@ final class BatchWriter {
     private var chain: Chain
     private var batch: Batch?
     private var lastCommitAt = -Double.infinity
-    /// For each table whose baseline is being read: the keys rows left by a
-    /// key-changing UPDATE (e.g. a move between partitions) since its last
-    /// chunk. Such an UPDATE is stored under the new key, so the store
-    /// cannot tell that the old key changed; the next chunk may have read
-    /// the row under its old key before it moved (a chunk is read after the
-    /// previous chunk's mark), and must not record it.
-    private var movedKeys: [RelationName: Set<String>] = [:]
+    /// For each baseline being read (by id): the keys rows of its table
+    /// left by a key-changing UPDATE (e.g. a move between partitions) since
+    /// its last chunk. Such an UPDATE is stored under the new key, so the
+    /// store cannot tell that the old key changed; the next chunk may have
+    /// read the row under its old key before it moved (a chunk is read
+    /// after the previous chunk's mark), and must not record it. Kept per
+    /// baseline: two of one table (its own and a partition's that joined
+    /// with rows) each clear their own after each chunk.
+    private var movedKeys: [Int64: MovedKeys] = [:]
+
+    private struct MovedKeys {
+        var table: RelationName
+        var keys: Set<String> = []
+    }
 
     /// An open store transaction.
     private struct Batch {
@@ -47,10 +54,10 @@ final class BatchWriter {
         chain = try store.loadChain()
     }
 
-    /// Tables whose baselines an earlier session left unfinished: their
-    /// moved keys are tracked from the start of this one.
-    func resumeBaselines(of tables: [RelationName]) {
-        for table in tables { movedKeys[table, default: []] = [] }
+    /// Baselines an earlier session left unfinished: their moved keys are
+    /// tracked from the start of this one.
+    func resumeBaselines(_ baselines: [(id: Int64, table: RelationName)]) {
+        for baseline in baselines { movedKeys[baseline.id] = MovedKeys(table: baseline.table) }
     }
 
     /// The writer thread's body: until the reader finishes or cancels, or an error.
@@ -125,7 +132,7 @@ final class BatchWriter {
             try store.finishCopy()
             try BaselineProgress.record(transaction.baselineRequests, slot: configuration.slot, store.connection)
             for request in transaction.baselineRequests {
-                movedKeys[RelationName(schema: request.table.schemaName, table: request.table.tableName), default: []] = []
+                movedKeys[request.baselineID] = MovedKeys(table: RelationName(schema: request.table.schemaName, table: request.table.tableName))
             }
         }
         batch!.events += count
@@ -147,10 +154,14 @@ final class BatchWriter {
         var changed = try BaselineProgress.keysWithEvents(schema: name.schema, table: name.table,
                                                           keys: snapshots.map { $0.rowKey ?? .null }, since: request.requestLSN,
                                                           store.connection)
-        if let moved = movedKeys[name], !moved.isEmpty {
+        if let moved = movedKeys[request.baselineID]?.keys, !moved.isEmpty {
             for (index, event) in snapshots.enumerated() where moved.contains(event.rowKey?.serialized ?? "") { changed.insert(index) }
         }
-        movedKeys[name] = chunk.finishesBaseline ? nil : []
+        if chunk.finishesBaseline {
+            movedKeys[request.baselineID] = nil
+        } else {
+            movedKeys[request.baselineID]?.keys = []
+        }
         var position: Int64 = 0
         for (index, var event) in snapshots.enumerated() where !changed.contains(index) {
             position += 1
@@ -172,10 +183,11 @@ final class BatchWriter {
     /// Remembers the old key of a key-changing UPDATE of a table being baselined.
     private func noteMovedKey(_ event: AuditEvent) {
         guard event.operation == .update, let schema = event.schemaName, let table = event.tableName,
-              movedKeys[RelationName(schema: schema, table: table)] != nil,
               case .object(let key)? = event.rowKey, let old = event.oldRow else { return }
+        let name = RelationName(schema: schema, table: table)
         let oldKey = JSONValue.object(key.map { .init($0.key, old[$0.key] ?? .null) })
-        if oldKey != event.rowKey { movedKeys[RelationName(schema: schema, table: table)]!.insert(oldKey.serialized) }
+        guard oldKey != event.rowKey else { return }
+        for (id, watch) in movedKeys where watch.table == name { movedKeys[id]!.keys.insert(oldKey.serialized) }
     }
 
     /// Stores the position with the events and commits; returns the position.

@@ -43,7 +43,7 @@ struct Session {
     mutating func stream(into writer: BatchWriter) throws {
         let configuration = worker.configuration
         let handoff = Handoff(stored: startLSN, changeLimit: configuration.handoffChanges, byteLimit: configuration.handoffBytes)
-        writer.resumeBaselines(of: pendingBaselines.map(\.table))
+        writer.resumeBaselines(pendingBaselines.map { ($0.baselineID, $0.table) })
         nonisolated(unsafe) let writer = writer  // moved to the writer thread: this one no longer touches it
         let thread = Thread { writer.run(handoff) }
         thread.name = "walaudit-store-writer"

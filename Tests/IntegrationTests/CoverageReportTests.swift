@@ -198,6 +198,9 @@ import TestSupport
         try f.expectAnswer(1, m1)
         try f.expectAnswer(3, m1)
         f.expectRefusal(99, m1.time, "WA002", mentioning: ["in progress"])
+        // A partition's own baseline ending (it joined with rows) does not end the table's.
+        _ = try append("DDL", key: nil, row: #"{"command_tag": "WALAUDIT BASELINE DONE", "baseline_id": 9, "rows": 0, "member": {"schema": "public", "table": "items_p"}}"#)
+        f.expectRefusal(99, m1.time, "WA002", mentioning: ["in progress"])
         _ = try append("DDL", key: nil, row: "{\"command_tag\": \"WALAUDIT BASELINE DONE\", \"rows\": 2}")
         let m3 = try f.moment()
 

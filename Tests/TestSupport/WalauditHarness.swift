@@ -9,6 +9,8 @@ public struct WalauditHarness {
     public let slot: String
     /// conninfo of a separate audit store, if any.
     public let target: String?
+    /// The workers started here, so a timeout can say what they logged.
+    private let workers = WorkerList()
 
     /// Sets walaudit up on a fresh database of `cluster` (default: the test
     /// process's cluster); with `separateStore`, the audit store is another
@@ -55,7 +57,9 @@ public struct WalauditHarness {
 
     /// Starts `walaudit run` in the background.
     public func startWorker(_ extraArguments: [String] = []) throws -> WorkerProcess {
-        try WorkerProcess(arguments: ["run"] + connectionArguments + extraArguments)
+        let worker = try WorkerProcess(arguments: ["run"] + connectionArguments + extraArguments)
+        workers.add(worker)
+        return worker
     }
 
     /// Waits until the store holds at least `count` events (default 120 s: see below).
@@ -68,7 +72,7 @@ public struct WalauditHarness {
             if seen >= count { return seen }
             Thread.sleep(forTimeInterval: 0.05)
         }
-        throw HarnessError("timed out waiting for \(count) events; the store has \(seen)")
+        throw HarnessError("timed out waiting for \(count) events; the store has \(seen)" + workers.logTails)
     }
 
     /// Waits until the worker has confirmed the slot up to the source's WAL
@@ -79,7 +83,11 @@ public struct WalauditHarness {
     /// writes a million-row table and its events, the others' walsenders
     /// wade through that too.
     public func waitForConfirmationOfCurrentWAL(timeout: Double = 300) throws {
-        try Self.waitForConfirmationOfCurrentWAL(source: Connection(database.conninfo), slot: slot, timeout: timeout)
+        do {
+            try Self.waitForConfirmationOfCurrentWAL(source: Connection(database.conninfo), slot: slot, timeout: timeout)
+        } catch let error as HarnessError {
+            throw HarnessError(error.description + workers.logTails)
+        }
     }
 
     /// The same for any source connection and slot.
@@ -121,6 +129,19 @@ extension WalauditHarness {
         return try ChildProcess.spawn([database.cluster.binDirectory + "/pgbench", "-n", "-c", "4", "-j", "2",
                                        "-t", String(transactionsPerClient)] + pgbenchConnection,
                                       stdin: devNull, stdout: devNull, stderr: devNull)
+    }
+}
+
+/// The workers a harness started (weakly: a test ends them by dropping them).
+final class WorkerList: @unchecked Sendable {  // used from the test's own thread only
+    private struct Entry { weak var worker: WorkerProcess? }
+    private var entries: [Entry] = []
+
+    func add(_ worker: WorkerProcess) { entries.append(Entry(worker: worker)) }
+
+    /// The end of each live worker's log, for an error message.
+    var logTails: String {
+        entries.compactMap(\.worker).map { "\n--- worker log (end) ---\n" + String($0.log.suffix(4000)) }.joined()
     }
 }
 

@@ -127,7 +127,9 @@ BEGIN
             end_seq := NULL;
             end_time := NULL;
             end_reason := NULL;
-        ELSIF mark.kind = 'WALAUDIT BASELINE DONE' AND open AND baseline = 'requested' THEN
+        -- A partition's or child's own baseline (it joined with rows) names its
+        -- `member`: it does not end the attached table's.
+        ELSIF mark.kind = 'WALAUDIT BASELINE DONE' AND open AND baseline = 'requested' AND NOT mark.new_row ? 'member' THEN
             baseline := 'done';
             done_seq := mark.seq;
         END IF;
