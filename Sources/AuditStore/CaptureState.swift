@@ -89,9 +89,9 @@ public enum CheckpointLog {
     /// Records a checkpoint that is already in the external file.
     public static func record(_ checkpoint: Checkpoint, _ store: Connection) throws(PostgresError) {
         try store.execute("""
-            INSERT INTO walaudit.checkpoint_log (hash, seq, head, checkpoint_time, previous, signature)
-            VALUES (decode($1, 'hex'), $2, decode($3, 'hex'), $4, decode($5, 'hex'), decode($6, 'hex'))
+            INSERT INTO walaudit.checkpoint_log (hash, seq, head, checkpoint_time, previous, signature, note)
+            VALUES (decode($1, 'hex'), $2, decode($3, 'hex'), $4, decode($5, 'hex'), decode($6, 'hex'), $7)
             """, [Hex.encode(checkpoint.hash), String(checkpoint.seq), Hex.encode(checkpoint.head), checkpoint.time.iso8601,
-                  checkpoint.previous.map(Hex.encode), Hex.encode(checkpoint.signature)])
+                  checkpoint.previous.map(Hex.encode), Hex.encode(checkpoint.signature), checkpoint.note])
     }
 }

@@ -37,7 +37,7 @@ public enum EventExport {
         }
         guard let checkpoint = try store.execute("""
             SELECT seq, encode(head, 'hex'), (extract(epoch FROM checkpoint_time) * 1000000)::bigint, encode(previous, 'hex'),
-                   encode(signature, 'hex'), (SELECT chain_id::text FROM walaudit.chain)
+                   encode(signature, 'hex'), (SELECT chain_id::text FROM walaudit.chain), note
             FROM walaudit.checkpoints WHERE seq >= $1 ORDER BY seq LIMIT 1
             """, [String(last)]).rows.first, let checkpointSeq = checkpoint[0].flatMap({ Int64($0) }) else {
             throw Refusal(description: "no signed checkpoint covers seq \(last) yet: a bundle ends at one. Run the worker with --checkpoint-dir and --signing-key; it signs the head every --checkpoint-every events or --checkpoint-interval seconds. Then export again.")
@@ -58,8 +58,17 @@ public enum EventExport {
                                 time: PostgresTimestamp(microsecondsSinceEpoch: checkpoint[2].flatMap { Int64($0) } ?? 0),
                                 previous: checkpoint[3].flatMap(Hex.decode))
         signed.signature = Hex.decode(checkpoint[4] ?? "") ?? []
+        signed.note = checkpoint[6] ?? nil
         write(Array("{\"type\":\"checkpoint\",\"checkpoint\":\(signed.jsonLine)}\n".utf8))
         return count
+    }
+
+    /// One event as a full bundle record (its payload unless purged).
+    public static func recordLine(_ store: Connection, seq: Int64) throws -> String {
+        guard let line = try store.execute("SELECT \(record(full: "true")) FROM walaudit.event_log e WHERE e.seq = $1", [String(seq)]).scalar else {
+            throw Refusal(description: "no event \(seq) in the store")
+        }
+        return line
     }
 
     /// Which events match. The range and table are read from settings of

@@ -25,6 +25,7 @@ extension EventStore {
                                                         .init("detail", .string(detail))]))
                 try write(chain.append(event))
                 try finishCopy()
+                try MerkleStore.extend(connection)  // in case it completed a block
             }
             try connection.execute("COMMIT")
         } catch {

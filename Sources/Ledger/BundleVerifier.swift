@@ -117,7 +117,7 @@ public struct BundleVerifier {
 
     /// SHA-256 of `domain ‖ first ‖ fields…`, the fields read from the
     /// record by their `bundleKey`; nil if one is not of its kind.
-    private static func digest(_ domain: [UInt8], _ first: [UInt8], _ fields: [EventField], of record: JSONValue) -> [UInt8]? {
+    static func digest(_ domain: [UInt8], _ first: [UInt8], _ fields: [EventField], of record: JSONValue) -> [UInt8]? {
         var encoder = CanonicalEncoder()
         encoder.raw(domain)
         encoder.raw(first)
@@ -195,6 +195,6 @@ public struct BundleVerifier {
         return false
     }
 
-    private static func int(_ value: JSONValue?) -> Int64? { if case .number(let n)? = value { Int64(n) } else { nil } }
-    private static func hex(_ value: JSONValue?) -> [UInt8]? { if case .string(let s)? = value { Hex.decode(s) } else { nil } }
+    static func int(_ value: JSONValue?) -> Int64? { if case .number(let n)? = value { Int64(n) } else { nil } }
+    static func hex(_ value: JSONValue?) -> [UInt8]? { if case .string(let s)? = value { Hex.decode(s) } else { nil } }
 }

@@ -13,6 +13,10 @@ public struct Checkpoint: Equatable, Sendable {
     /// `hash` of the previous checkpoint; nil for the first.
     public var previous: [UInt8]?
     public var signature: [UInt8] = []
+    /// The same moment as a C2SP tlog checkpoint (a signed note of origin,
+    /// tree size = `seq`, Merkle root), signed with the same key, for
+    /// stock verifiers; nil in files written before the tree existed.
+    public var note: String?
 
     public init(chainID: String, seq: Int64, head: [UInt8], time: PostgresTimestamp, previous: [UInt8]?) {
         self.chainID = chainID
@@ -52,7 +56,7 @@ public struct Checkpoint: Equatable, Sendable {
             .init("head", .string(Hex.encode(head))), .init("time_us", .number(String(time.microsecondsSinceEpoch))),
             .init("time", .string(time.iso8601)), .init("previous", previous.map { .string(Hex.encode($0)) } ?? .null),
             .init("signature", .string(Hex.encode(signature))),
-        ]).serialized
+        ] + (note.map { [.init("note", .string($0))] } ?? [])).serialized
     }
 
     public init(jsonLine: String) throws {
@@ -71,6 +75,23 @@ public struct Checkpoint: Equatable, Sendable {
         self.init(chainID: chainID, seq: seq, head: head, time: PostgresTimestamp(microsecondsSinceEpoch: time),
                   previous: string("previous").flatMap(Hex.decode))
         self.signature = signature
+        note = string("note")
+    }
+
+    /// The signed note's tree head, after checking that the note is signed
+    /// by `publicKey` and that it speaks of this checkpoint's size; nil
+    /// when the checkpoint has no note.
+    public func treeHead(publicKey: [UInt8]) throws(SigningError) -> TreeHead? {
+        guard let note else { return nil }
+        let signed = try SignedNote(parsing: note)
+        let head = try TreeHead(text: signed.text)
+        guard signed.isSigned(by: try NoteKey(name: head.origin, publicKey: publicKey)) else {
+            throw SigningError("the tree checkpoint of seq \(seq) is not signed by this public key under its origin \(head.origin)")
+        }
+        guard head.size == seq else {
+            throw SigningError("the tree checkpoint of seq \(seq) speaks of a tree of \(head.size) events")
+        }
+        return head
     }
 }
 
@@ -92,6 +113,40 @@ public struct CheckpointFile: Sendable {
     public func readAll() throws -> [Checkpoint] {
         guard FileManager.default.fileExists(atPath: path) else { return [] }
         return try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { try Checkpoint(jsonLine: String($0)) }
+    }
+
+    /// The latest heartbeat: a checkpoint signed while the chain did not
+    /// grow, linked to the file's last line and replacing the one before.
+    public var heartbeatPath: String { ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("heartbeat.json") }
+
+    /// The note verifier key of the checkpoints' signer (public).
+    public var verifierKeyPath: String { ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("verifier-key") }
+
+    public func readHeartbeat() throws -> Checkpoint? {
+        guard FileManager.default.fileExists(atPath: heartbeatPath) else { return nil }
+        return try Checkpoint(jsonLine: String(contentsOfFile: heartbeatPath, encoding: .utf8).trimmingCharacters(in: .newlines))
+    }
+
+    /// Replaces the heartbeat: written to a temporary file, fsynced, renamed.
+    public func writeHeartbeat(_ checkpoint: Checkpoint) throws {
+        try replace(heartbeatPath, with: checkpoint.jsonLine + "\n")
+    }
+
+    /// Writes the verifier key file unless it already says this.
+    public func writeVerifierKey(_ key: String) throws {
+        if (try? String(contentsOfFile: verifierKeyPath, encoding: .utf8)) == key + "\n" { return }
+        try replace(verifierKeyPath, with: key + "\n")
+    }
+
+    private func replace(_ target: String, with text: String) throws {
+        try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let temporary = target + ".new"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw SigningError("cannot open \(temporary): \(String(cString: strerror(errno)))") }
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count && fsync(fd) == 0
+        close(fd)
+        guard written, rename(temporary, target) == 0 else { throw SigningError("cannot write \(target): \(String(cString: strerror(errno)))") }
     }
 
     /// Appends one checkpoint and fsyncs.

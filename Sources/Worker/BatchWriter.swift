@@ -17,6 +17,12 @@ final class BatchWriter {
     private let builder: EventBuilder
     private let signer: CheckpointSigner?
     private var chain: Chain
+    /// The Merkle tree's right edge, in step with `chain` while a batch is
+    /// open; nil when it must be read again (first batch, after a failed
+    /// one, or when SQL appended events since).
+    private var tree: MerkleFrontier?
+    /// Tree nodes the open batch closed, stored with its events.
+    private var closedNodes: [(level: Int, index: Int64, hash: [UInt8])] = []
     private var batch: Batch?
     private var lastCommitAt = -Double.infinity
     /// For each baseline being read (by id): the keys rows of its table
@@ -113,6 +119,11 @@ final class BatchWriter {
         if batch == nil {
             try store.connection.execute("BEGIN")
             chain = try store.lockChain()
+            if tree?.size != chain.seq {
+                try MerkleStore.extend(store.connection)
+                var reader = MerkleStore(store.connection)
+                tree = try reader.frontier(size: chain.seq)
+            }
             batch = Batch(started: monotonicSeconds(), chainBefore: chain)
         }
         var count = 0
@@ -121,7 +132,7 @@ final class BatchWriter {
         }
         try transaction.forEachEvent(builder: builder) { event in
             if !movedKeys.isEmpty { noteMovedKey(event) }
-            try store.write(chain.append(event))
+            try append(event)
             count += 1
         }
         if let tables = transaction.tablesAfter {
@@ -166,18 +177,25 @@ final class BatchWriter {
         for (index, var event) in snapshots.enumerated() where !changed.contains(index) {
             position += 1
             event.lsnPosition = position
-            try store.write(chain.append(event))
+            try append(event)
         }
         if chunk.finishesBaseline {
             var done = builder.baselineDoneEvent(request, rows: recordedBefore + position, time: chunk.readTime, lsn: mark)
             position += 1
             done.lsnPosition = position
-            try store.write(chain.append(done))
+            try append(done)
         }
         try store.finishCopy()
         try BaselineProgress.save(chunk, slot: configuration.slot, recorded: snapshots.count - changed.count,
                                   skipped: changed.count, store.connection)
         return Int(position)
+    }
+
+    /// Chains an event, queues it for the COPY and adds it to the tree.
+    private func append(_ event: AuditEvent) throws {
+        let chained = chain.append(event)
+        try store.write(chained)
+        closedNodes += tree!.append(leafHash: MerkleTree.leafHash(chained.hash))
     }
 
     /// Remembers the old key of a key-changing UPDATE of a table being baselined.
@@ -194,6 +212,8 @@ final class BatchWriter {
     private func commitBatch() throws -> LSN {
         guard let open = batch else { preconditionFailure("no batch to commit") }
         try store.finishCopy()
+        try MerkleStore.write(closedNodes, store.connection)
+        closedNodes = []
         try CaptureState.savePosition(store.connection, slot: configuration.slot, sourceSystemID: sourceSystemID,
                                       lsn: open.lastLSN, commitTime: open.lastCommitTime)
         try store.connection.execute("COMMIT")
@@ -207,6 +227,8 @@ final class BatchWriter {
         store.abandon()
         _ = try? store.connection.execute("ROLLBACK")
         chain = open.chainBefore
+        tree = nil
+        closedNodes = []
         batch = nil
     }
 }

@@ -61,7 +61,8 @@ public final class CaptureWorker: Sendable {
         logger.info("capturing", metadata: ["slot": "\(configuration.slot)", "from_lsn": "\(state.lastLSN)",
                                             "attached_tables": "\(state.tables.count)"])
         let writer = try BatchWriter(configuration: configuration, store: store, sourceSystemID: identity.systemID,
-                                     maskKey: state.maskKey, signer: CheckpointSigner(configuration: configuration, store: target))
+                                     maskKey: state.maskKey, signer: CheckpointSigner(configuration: configuration, store: target,
+                                                                              origin: configuration.origin ?? "walaudit/\(identity.systemID)/\(configuration.slot)"))
         let pendingBaselines = try BaselineProgress.pending(slot: configuration.slot, target)
         var session = Session(worker: self, source: source, state: state, pendingBaselines: pendingBaselines)
         session.coverage = CoverageCheck(connection: slotGuard.connection, interval: configuration.coverageCheckInterval, logger: logger)

@@ -6,21 +6,33 @@ import PostgresClient
 
 /// Signs the chain head when enough events or time have passed: appended
 /// (and fsynced) to the external file first, then recorded in the store.
-/// Runs on the writer thread, between batches.
+/// Each checkpoint also carries the same moment as a C2SP tlog checkpoint
+/// (origin, tree size, Merkle root) in a signed note, for stock verifiers.
+/// While the chain does not grow, the heartbeat file is replaced each
+/// interval and the log gets a line only every `idleAppendInterval`, so an
+/// idle year adds ~8,760 lines, not ~525,000. Runs on the writer thread,
+/// between batches.
 final class CheckpointSigner {
     private let file: CheckpointFile
     private let key: [UInt8]
+    private let noteKey: NoteKey
     private let chainID: String
     private let everyEvents: Int64
     private let interval: Double
+    /// The last line appended to the file.
     private var last: Checkpoint?
     private var lastAt = -Double.infinity
+    private var lastAppendedAt = -Double.infinity
+
+    /// An idle chain's checkpoints go to the log this often (seconds).
+    static let idleAppendInterval = 3600.0
 
     /// Nil when the configuration asks for no checkpoints.
-    init?(configuration: WorkerConfiguration, store: Connection) throws {
+    init?(configuration: WorkerConfiguration, store: Connection, origin: String) throws {
         guard let file = configuration.checkpointFile, let key = configuration.signingKey else { return nil }
         self.file = file
         self.key = key
+        noteKey = try NoteKey(name: origin, publicKey: Ed25519.publicKey(of: key))
         everyEvents = configuration.checkpointEvents
         interval = configuration.checkpointInterval
         last = try file.readAll().last
@@ -33,6 +45,8 @@ final class CheckpointSigner {
         if let other = last?.chainID, other != chainID {
             throw StoreStateError("the checkpoint file \(file.path) belongs to chain \(other), but this audit store is chain \(chainID): give a new chain a new --checkpoint-dir, so its first checkpoint is an explicit genesis")
         }
+        // Public: what an auditor gives a stock note verifier (check its key against FILE.pub).
+        try file.writeVerifierKey(noteKey.verifierKey)
     }
 
     /// Signs if due; `headSeq` is the writer's view of the chain (POLICY
@@ -44,9 +58,18 @@ final class CheckpointSigner {
         let now = PostgresTimestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1_000_000))
         var checkpoint = Checkpoint(chainID: chainID, seq: chain.seq, head: chain.head, time: now, previous: last?.hash)
         try checkpoint.sign(with: key)
-        try file.append(checkpoint)
-        try CheckpointLog.record(checkpoint, store.connection)
-        last = checkpoint
+        var tree = MerkleStore(store.connection)
+        let head = TreeHead(origin: noteKey.name, size: chain.seq, root: try tree.root(size: chain.seq))
+        checkpoint.note = try SignedNote.sign(head.text, key: noteKey, privateKey: key).serialized
+        let idle = last.map { $0.seq == chain.seq && $0.head == chain.head } ?? false
+        if idle && monotonicSeconds() - lastAppendedAt < Self.idleAppendInterval {
+            try file.writeHeartbeat(checkpoint)
+        } else {
+            try file.append(checkpoint)
+            try CheckpointLog.record(checkpoint, store.connection)
+            last = checkpoint
+            lastAppendedAt = monotonicSeconds()
+        }
         lastAt = monotonicSeconds()
     }
 }

@@ -31,6 +31,9 @@ public struct WorkerConfiguration: Sendable {
     /// them; both or neither.
     public var checkpointFile: CheckpointFile?
     public var signingKey: [UInt8]?
+    /// The origin line of the tree checkpoints (c2sp.org/tlog-checkpoint),
+    /// also the note key's name; nil: `walaudit/<source system id>/<slot>`.
+    public var origin: String?
     /// A checkpoint after this many new events…
     public var checkpointEvents: Int64 = 10_000
     /// …or this many seconds (also when idle: a heartbeat).

@@ -44,6 +44,11 @@ struct RunCommand: ParsableCommand {
                                valueName: "file"))
     var signingKey: String?
 
+    @Option(help: ArgumentHelp("The origin line of the tree checkpoints (c2sp.org/tlog-checkpoint) and the name of their note key.",
+                               discussion: "Default: walaudit/<source system identifier>/<slot>. Keep it once auditors have it: it names this trail. No spaces or '+'.",
+                               valueName: "name"))
+    var origin: String?
+
     @Option(help: ArgumentHelp("Rows per chunk when recording a table's existing rows (its baseline); two chunks at most are held in memory.",
                                valueName: "rows"))
     var baselineChunkRows: Int = 10_000
@@ -68,6 +73,9 @@ struct RunCommand: ParsableCommand {
             throw ValidationError("--checkpoint-every and --checkpoint-interval must be positive")
         }
         guard coverageCheckInterval > 0 else { throw ValidationError("--coverage-check-interval must be positive") }
+        if let origin, origin.isEmpty || origin.contains(where: { $0.isWhitespace || $0 == "+" }) {
+            throw ValidationError("--origin must be non-empty, without spaces or '+'")
+        }
     }
 
     func run() throws {
@@ -87,6 +95,7 @@ struct RunCommand: ParsableCommand {
             configuration.checkpointFile = CheckpointFile(checkpointDir)
             configuration.checkpointEvents = checkpointEvery
             configuration.checkpointInterval = checkpointInterval
+            configuration.origin = origin
         }
         let worker = CaptureWorker(configuration, logger: logger, shouldStop: { stopRequested.load(ordering: .relaxed) })
         try failing("the worker stopped") { try worker.run() }

@@ -37,6 +37,14 @@ struct VerifyCommand: ParsableCommand {
                                valueName: "file"))
     var bundle: String?
 
+    @Option(help: ArgumentHelp("Verify an inclusion proof (`walaudit prove`, c2sp.org/tlog-proof) offline, with --public-key; no database.",
+                               valueName: "file"))
+    var proof: String?
+
+    @Option(help: ArgumentHelp("With --proof: the event's record (`walaudit prove --event`); its hash is recomputed from its values and must be the proven one.",
+                               valueName: "file"))
+    var event: String?
+
     @Option(help: ArgumentHelp("Connections reading seq ranges in parallel (default: the number of CPU cores, at most 8).",
                                valueName: "n"))
     var jobs: Int = min(ProcessInfo.processInfo.activeProcessorCount, 8)
@@ -46,6 +54,11 @@ struct VerifyCommand: ParsableCommand {
 
     func validate() throws {
         guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 64") }
+        if proof != nil {
+            guard publicKey != nil, checkpoints == nil, bundle == nil else { throw ValidationError("--proof needs --public-key (and neither --checkpoints nor --bundle)") }
+            return
+        }
+        guard event == nil else { throw ValidationError("--event goes with --proof") }
         if bundle != nil {
             guard publicKey != nil, checkpoints == nil else { throw ValidationError("--bundle needs --public-key (and no --checkpoints: the bundle carries its own)") }
             return
@@ -54,6 +67,7 @@ struct VerifyCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let proof, let publicKey { return try verifyProof(proof, publicKey: publicKey) }
         if let bundle, let publicKey { return try verifyBundle(bundle, publicKey: publicKey) }
         var anchors: CheckpointAnchors?
         if let checkpoints, let publicKey {
@@ -89,6 +103,42 @@ struct VerifyCommand: ParsableCommand {
             print("TAMPERED at seq \(report.firstBadSeq!): \(report.problem!) (\(report.checked) events before it are intact)")
         }
         if !report.ok { throw CLIError.notIntact }
+    }
+
+    /// `--proof`: checks an inclusion proof, and with `--event` the event's record, offline.
+    private func verifyProof(_ path: String, publicKey: String) throws {
+        let key = try failing("cannot read the public key") { try KeyFile.read(publicKey, label: "public") }
+        let proof = try failing("cannot read the proof") { try TlogProof(parsing: String(contentsOfFile: path, encoding: .utf8)) }
+        var problem: String?
+        var head: TreeHead?
+        do {
+            head = try proof.verify(publicKey: key)
+            if let event {
+                let record = try failing("cannot read the event") { try String(contentsOfFile: event, encoding: .utf8) }
+                switch BundleVerifier.chainHash(ofRecord: record.trimmingCharacters(in: .newlines)) {
+                case .failure(let error): problem = error.description
+                case .success(let computed) where computed.seq != proof.index + 1:
+                    problem = "the event record is seq \(computed.seq), the proof is for seq \(proof.index + 1)"
+                case .success(let computed) where computed.hash != proof.leafData:
+                    problem = "the event record's hash is not the proven one: the event was altered"
+                case .success: break
+                }
+            }
+        } catch {
+            problem = "\(error)"
+        }
+        if json {
+            print(JSONValue.object([
+                .init("ok", .bool(problem == nil)), .init("seq", .number(String(proof.index + 1))),
+                .init("tree_size", head.map { .number(String($0.size)) } ?? .null), .init("origin", head.map { .string($0.origin) } ?? .null),
+                .init("problem", problem.map(JSONValue.string) ?? .null),
+            ]).serialized)
+        } else if let head, problem == nil {
+            print("included: seq \(proof.index + 1) is in the signed tree of \(head.size) events of \(head.origin)" + (event == nil ? "" : ", with the values in \(event!)"))
+        } else {
+            print("NOT PROVEN: \(problem ?? "?")")
+        }
+        if problem != nil { throw CLIError.notIntact }
     }
 
     /// `--bundle`: checks an export file line by line, offline.

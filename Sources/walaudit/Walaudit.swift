@@ -15,7 +15,7 @@ struct Walaudit: ParsableCommand {
             input); 2 error (the message on standard error says what to fix); 64 bad arguments.
             """,
         subcommands: [SetupCommand.self, AttachCommand.self, DetachCommand.self, BaselineCommand.self, RunCommand.self, StatusCommand.self, VerifyCommand.self,
-                      RetentionCommand.self, ExportCommand.self, KeygenCommand.self, DecodeCommand.self, DemoCommand.self,
+                      RetentionCommand.self, ExportCommand.self, ProveCommand.self, KeygenCommand.self, DecodeCommand.self, DemoCommand.self,
                       TeardownCommand.self]
     )
 

@@ -22,11 +22,14 @@ CREATE TABLE IF NOT EXISTS walaudit.checkpoint_log (
     checkpoint_time timestamptz NOT NULL,
     previous        bytea,
     signature       bytea NOT NULL,
-    recorded_at     timestamptz NOT NULL DEFAULT clock_timestamp()
+    recorded_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    -- The same moment as a C2SP tlog checkpoint (signed note): origin,
+    -- tree size = seq, Merkle root (12_merkle_tree.sql).
+    note            text
 );
 SELECT pg_temp.guard_table('walaudit.checkpoint_log', 'walaudit_append_only', 'UPDATE OR DELETE', 'walaudit.reject_event_change');
 
 -- Signed checkpoints, newest last.
 CREATE OR REPLACE VIEW walaudit.checkpoints AS
-    SELECT seq, head, checkpoint_time, previous, signature, hash, recorded_at
+    SELECT seq, head, checkpoint_time, previous, signature, hash, recorded_at, note
     FROM walaudit.checkpoint_log;

@@ -44,6 +44,10 @@ BEGIN
     e.hash := walaudit.chain_hash(e);
     e.recorded_at := clock_timestamp();
     INSERT INTO walaudit.event_log SELECT e.*;
+    -- It completed a block of the Merkle tree (12_merkle_tree.sql).
+    IF e.seq % 256 = 0 THEN
+        PERFORM walaudit.tree_extend();
+    END IF;
     RETURN e.seq;
 END
 $$;

@@ -39,6 +39,14 @@ GRANT SELECT ON walaudit.chain TO walaudit_writer;
 GRANT UPDATE (created_at) ON walaudit.chain TO walaudit_writer;
 REVOKE ALL ON FUNCTION walaudit.append_event(text, text, text, jsonb, jsonb, jsonb) FROM PUBLIC;
 
+-- The Merkle tree: the worker adds nodes (and extends the tree under the
+-- chain's lock); proofs and roots are for everyone who may read the log.
+REVOKE ALL ON walaudit.merkle_nodes FROM PUBLIC;
+GRANT SELECT ON walaudit.merkle_nodes TO walaudit_reader, walaudit_admin;
+GRANT SELECT, INSERT ON walaudit.merkle_nodes TO walaudit_writer;
+REVOKE ALL ON FUNCTION walaudit.tree_extend() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION walaudit.tree_extend() TO walaudit_writer;
+
 -- Retention and legal holds: set by admins through the functions only.
 REVOKE ALL ON walaudit.retention_policy, walaudit.legal_hold FROM PUBLIC;
 REVOKE ALL ON FUNCTION walaudit.set_retention(regclass, interval, text), walaudit.retention_clock(),

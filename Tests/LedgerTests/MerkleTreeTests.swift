@@ -1,0 +1,78 @@
+import Ledger
+import Testing
+
+/// The tree against RFC 6962's recursive definition, computed naively.
+@Suite struct MerkleTreeTests {
+    static func leaves(_ n: Int) -> [[UInt8]] { (0..<n).map { MerkleTree.leafHash(Crypto.sha256([UInt8(truncatingIfNeeded: $0), UInt8($0 >> 8)])) } }
+
+    /// MTH(D[n]) exactly as RFC 6962 §2.1 defines it.
+    static func mth(_ leaves: ArraySlice<[UInt8]>) -> [UInt8] {
+        if leaves.isEmpty { return MerkleTree.emptyRoot }
+        if leaves.count == 1 { return leaves.first! }
+        let k = Int(MerkleTree.split(Int64(leaves.count)))
+        return MerkleTree.nodeHash(mth(leaves.prefix(k)), mth(leaves.dropFirst(k)))
+    }
+
+    @Test func frontierRootsAndClosedNodesMatchTheDefinition() {
+        let all = Self.leaves(1100)
+        var frontier = MerkleFrontier()
+        var closed: [String: [UInt8]] = [:]
+        #expect(frontier.root == MerkleTree.emptyRoot)
+        for (i, leaf) in all.enumerated() {
+            for node in frontier.append(leafHash: leaf) { closed["\(node.level)/\(node.index)"] = node.hash }
+            if [0, 1, 2, 254, 255, 256, 511, 512, 513, 1023, 1024, 1099].contains(i) {
+                #expect(frontier.root == Self.mth(all.prefix(i + 1)[...]), "size \(i + 1)")
+            }
+        }
+        #expect(closed.count == 4 + 2 + 1, "blocks 0-3 at level 8, two at 9, one at 10")
+        #expect(closed["8/3"] == Self.mth(all[768..<1024]))
+        #expect(closed["10/0"] == Self.mth(all[0..<1024]))
+        let rebuilt = MerkleFrontier(size: frontier.size, subtrees: frontier.subtrees)
+        #expect(rebuilt == frontier)
+        #expect(MerkleFrontier(size: 3, subtrees: [(0, all[0]), (1, all[1])]) == nil, "largest first")
+    }
+
+    @Test func everyInclusionProofVerifiesAndNoAlteredOneDoes() throws {
+        let all = Self.leaves(70)
+        for size in 1...70 {
+            let root = Self.mth(all.prefix(size)[...])
+            for index in 0..<size {
+                let proof = MerkleTree.inclusionRanges(index: Int64(index), size: Int64(size)).map { Self.mth(all[Int($0.lowerBound)..<Int($0.upperBound)]) }
+                #expect(MerkleTree.verifyInclusion(leaf: all[index], index: Int64(index), size: Int64(size), proof: proof, root: root))
+                #expect(!MerkleTree.verifyInclusion(leaf: all[(index + 1) % 70], index: Int64(index), size: Int64(size), proof: proof, root: root))
+                if !proof.isEmpty {
+                    var altered = proof
+                    altered[altered.count / 2][0] ^= 1
+                    #expect(!MerkleTree.verifyInclusion(leaf: all[index], index: Int64(index), size: Int64(size), proof: altered, root: root))
+                    #expect(!MerkleTree.verifyInclusion(leaf: all[index], index: Int64(index), size: Int64(size), proof: proof.dropLast().map { $0 }, root: root))
+                }
+            }
+        }
+    }
+
+    @Test func everyConsistencyProofVerifiesAndARewrittenHistoryDoesNot() {
+        let all = Self.leaves(40)
+        var rewritten = all
+        rewritten[3] = MerkleTree.leafHash([9, 9])
+        for new in 1...40 {
+            let newRoot = Self.mth(all.prefix(new)[...])
+            for old in 0...new {
+                let proof = MerkleTree.consistencyRanges(old: Int64(old), new: Int64(new)).map { Self.mth(all[Int($0.lowerBound)..<Int($0.upperBound)]) }
+                let oldRoot = Self.mth(all.prefix(old)[...])
+                #expect(MerkleTree.verifyConsistency(old: Int64(old), new: Int64(new), oldRoot: oldRoot, newRoot: newRoot, proof: proof), "\(old)→\(new)")
+                if old > 3 && old < new {
+                    let forged = Self.mth(rewritten.prefix(old)[...])
+                    #expect(!MerkleTree.verifyConsistency(old: Int64(old), new: Int64(new), oldRoot: forged, newRoot: newRoot, proof: proof))
+                }
+            }
+        }
+    }
+
+    @Test func subtreeHashesComposeFromAlignedSubtrees() {
+        let all = Self.leaves(300)
+        for range in [0..<300, 5..<6, 256..<300, 0..<256, 17..<45] as [Range<Int64>] {
+            let hash = MerkleTree.hash(of: range) { level, index in Self.mth(all[Int(index << level)..<Int((index + 1) << level)]) }
+            #expect(hash == Self.mth(all[Int(range.lowerBound)..<Int(range.upperBound)]))
+        }
+    }
+}
