@@ -1,3 +1,4 @@
+import Decoding
 import Ledger
 import PostgresClient
 
@@ -21,9 +22,35 @@ extension StoreVerification {
                               anchors: CheckpointAnchors? = nil,
                               progress: (@Sendable (Int) -> Void)? = nil) throws -> VerificationReport {
         var verifier = ChainVerifier()
+        var tree: TreeCheck?
         if let anchors {
             verifier.anchor(to: anchors.checkpoints, publicKey: anchors.publicKey, chainID: try ChainHead.chainID(store) ?? "")
+            var heads: [(seq: Int64, head: TreeHead)] = []
+            for checkpoint in anchors.checkpoints {
+                do {
+                    if let head = try checkpoint.treeHead(publicKey: anchors.publicKey) { heads.append((checkpoint.seq, head)) }
+                } catch {
+                    var report = VerificationReport()
+                    report.firstBadSeq = checkpoint.seq
+                    report.problem = "checkpoint mismatch: \(error)"
+                    return report
+                }
+            }
+            if !heads.isEmpty { tree = TreeCheck(heads: heads) }
         }
-        return try verify(store, jobs: jobs, connect: connect, verifier: verifier, progress: progress)
+        var report = try verify(store, jobs: jobs, connect: connect, verifier: verifier, tree: tree, progress: progress)
+        // The tree: what the chain just read makes, against the signed roots and the stored nodes.
+        if let tree, report.ok {
+            let stored = try store.execute("""
+                SELECT level, idx, encode(hash, 'hex') FROM walaudit.merkle_nodes WHERE (idx + 1) * (1::bigint << level) <= $1
+                """, [String(tree.size)]).rows
+            var nodes: [Int64: [UInt8]] = [:]
+            for row in stored { nodes[TreeCheck.key(Int(row[0]!)!, Int64(row[1]!)!)] = Hex.decode(row[2] ?? "") ?? [] }
+            if let (seq, problem) = tree.problem(stored: nodes) {
+                report.firstBadSeq = seq
+                report.problem = problem
+            }
+        }
+        return report
     }
 }

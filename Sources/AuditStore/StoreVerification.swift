@@ -14,7 +14,7 @@ public enum StoreVerification {
     /// server refuses one, the ranges are split over those it accepted);
     /// `progress` gets the running count every 50,000 events, from any thread.
     public static func verify(_ store: Connection, jobs: Int, connect: () throws -> Connection, verifier: ChainVerifier,
-                              progress: (@Sendable (Int) -> Void)? = nil) throws -> VerificationReport {
+                              tree: TreeCheck? = nil, progress: (@Sendable (Int) -> Void)? = nil) throws -> VerificationReport {
         guard verifier.report.ok else { return verifier.report }  // a bad checkpoint file: nothing to read
         try store.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         defer { _ = try? store.execute("ROLLBACK") }
@@ -36,7 +36,7 @@ public enum StoreVerification {
         }
         let ranges = split(lowest: lowest, highest: highest, jobs: connections.count)
         let parts = ranges.indices.map { index in
-            Part(connections[index], index == 0 ? verifier : verifier.continuation(), ranges[index])
+            Part(connections[index], index == 0 ? verifier : verifier.continuation(), ranges[index], tree: tree?.part())
         }
         let counted = Counter(progress)
         DispatchQueue.concurrentPerform(iterations: parts.count) { index in
@@ -45,6 +45,7 @@ public enum StoreVerification {
                 try EventReader(connection: part.connection).forEach(fromSeq: part.range.from, toSeq: part.range.to,
                                                                      inOpenTransaction: true) { event in
                     counted.add()
+                    part.tree?.add(seq: event.seq, hash: event.hash)
                     return try part.verifier.check(event)
                 }
             } catch {
@@ -90,11 +91,13 @@ public enum StoreVerification {
         var verifier: ChainVerifier
         let range: (from: Int64?, to: Int64?)
         var error: (any Error)?
+        let tree: TreeCheck.Part?
 
-        init(_ connection: Connection, _ verifier: ChainVerifier, _ range: (from: Int64?, to: Int64?)) {
+        init(_ connection: Connection, _ verifier: ChainVerifier, _ range: (from: Int64?, to: Int64?), tree: TreeCheck.Part?) {
             self.connection = connection
             self.verifier = verifier
             self.range = range
+            self.tree = tree
         }
     }
 

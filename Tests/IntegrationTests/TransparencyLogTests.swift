@@ -117,6 +117,49 @@ import TestSupport
         #expect(verifierKey == (try String(contentsOfFile: trail.key + ".vkey", encoding: .utf8)))
     }
 
+    /// `verify --checkpoints` checks the signed roots against the tree the
+    /// chain makes, and the stored nodes; an idle worker replaces its
+    /// heartbeat instead of growing the checkpoint log.
+    @Test func verifyChecksTreeCheckpointsStoredNodesAndTheHeartbeat() throws {
+        let trail = try Trail.make(rows: 600)
+        func verify() throws -> (Int32, String) {
+            let result = try WalauditBinary.run(["verify", "--checkpoints", trail.checkpoints, "--public-key", trail.key + ".pub", "--jobs", "3"]
+                                                + trail.harness.connectionArguments)
+            return (result.status, String(decoding: result.stdout, as: UTF8.self) + result.stderr)
+        }
+        var (status, output) = try verify()
+        #expect(status == 0, "\(output)")
+
+        // Idle: the log keeps its lines, the heartbeat is replaced, and verify reads it.
+        let lines = try CheckpointFile(trail.checkpoints).readAll().count
+        let worker = try trail.harness.startWorker(["--checkpoint-dir", trail.checkpoints, "--signing-key", trail.key,
+                                                    "--origin", "example.com/walaudit-test", "--checkpoint-interval", "0.2"])
+        Thread.sleep(forTimeInterval: 2)
+        #expect(worker.stop() == 0, "\(worker.log)")
+        let file = CheckpointFile(trail.checkpoints)
+        #expect(try file.readAll().count <= lines + 1, "at most one line after a restart")
+        let beat = try #require(try file.readHeartbeat())
+        #expect(beat.previous == (try file.readAll().last?.hash))
+        (status, output) = try verify()
+        #expect(status == 0, "\(output)")
+        let text = try String(contentsOfFile: file.heartbeatPath, encoding: .utf8)
+        let signature = Hex.encode(beat.signature)
+        let forged = String(signature.prefix(10)) + (signature.dropFirst(10).first == "0" ? "1" : "0") + signature.dropFirst(11)
+        try text.replacingOccurrences(of: signature, with: forged).write(toFile: file.heartbeatPath, atomically: true, encoding: .utf8)
+        (status, output) = try verify()
+        #expect(status == 1, "a forged heartbeat: \(output)")
+        try text.write(toFile: file.heartbeatPath, atomically: true, encoding: .utf8)
+
+        // A stored node altered by a superuser.
+        try trail.store.execute("""
+            ALTER TABLE walaudit.merkle_nodes DISABLE TRIGGER ALL;
+            UPDATE walaudit.merkle_nodes SET hash = sha256(hash) WHERE level = 8 AND idx = 1;
+            ALTER TABLE walaudit.merkle_nodes ENABLE ALWAYS TRIGGER walaudit_append_only;
+            """)
+        (status, output) = try verify()
+        #expect(status == 1 && output.contains("TAMPERED at seq 257: tree node altered"), "\(output)")
+    }
+
     @Test func proveWritesAProofThatVerifiesOfflineAndCatchesAlteredEvents() throws {
         let trail = try Trail.make(rows: 300)
         let proofPath = trail.directory + "/e.tlog-proof", eventPath = trail.directory + "/e.json"

@@ -76,3 +76,42 @@ import Testing
         }
     }
 }
+
+/// The verifier's tree check over a chain read in parts with arbitrary cuts.
+@Suite struct TreeCheckTests {
+    static func run(_ leaves: [[UInt8]], heads: [(Int64, TreeHead)], cuts: [Int], stored: (inout [Int64: [UInt8]]) -> Void = { _ in }) -> (seq: Int64, problem: String)? {
+        let check = TreeCheck(heads: heads)
+        let bounds = [0] + cuts + [leaves.count]
+        for (from, to) in zip(bounds, bounds.dropFirst()) {
+            let part = check.part()
+            for index in from..<to {
+                let data = Crypto.sha256([UInt8(truncatingIfNeeded: index), UInt8(index >> 8)])
+                data.withUnsafeBytes { part.add(seq: Int64(index + 1), hash: $0) }
+            }
+        }
+        var nodes: [Int64: [UInt8]] = [:]
+        var frontier = MerkleFrontier()
+        for leaf in leaves { for node in frontier.append(leafHash: leaf) { nodes[TreeCheck.key(node.level, node.index)] = node.hash } }
+        stored(&nodes)
+        return check.problem(stored: nodes)
+    }
+
+    @Test func rootsConsistencyAndStoredNodes() {
+        let leaves = (0..<900).map { MerkleTree.leafHash(Crypto.sha256([UInt8(truncatingIfNeeded: $0), UInt8($0 >> 8)])) }
+        func head(_ size: Int) -> (Int64, TreeHead) { (Int64(size), TreeHead(origin: "o", size: Int64(size), root: MerkleTreeTests.mth(leaves.prefix(size)[...]))) }
+        let heads = [head(5), head(256), head(300), head(300), head(513), head(900)]
+        #expect(Self.run(leaves, heads: heads, cuts: [100, 400, 401, 768]) == nil)
+        #expect(Self.run(leaves, heads: heads, cuts: []) == nil)
+        // A root of another history.
+        var forged = heads
+        forged[3].1.root = MerkleTreeTests.mth(leaves.prefix(299)[...])
+        #expect(Self.run(leaves, heads: forged, cuts: [300])?.problem.contains("does not have the root") == true)
+        // A stored node altered, or missing.
+        let altered = Self.run(leaves, heads: heads, cuts: [300]) { $0[TreeCheck.key(8, 1)] = MerkleTree.emptyRoot }
+        #expect(altered?.seq == 257 && altered?.problem.contains("tree node altered") == true)
+        let missing = Self.run(leaves, heads: heads, cuts: [300]) { $0[TreeCheck.key(9, 0)] = nil }
+        #expect(missing?.seq == 1 && missing?.problem.contains("missing") == true)
+        // A checkpoint smaller than the one before.
+        #expect(Self.run(leaves, heads: [head(300), head(200)], cuts: [])?.problem.contains("smaller") == true)
+    }
+}
