@@ -88,10 +88,11 @@ public struct StoreStateError: Error, CustomStringConvertible, Sendable {
 public enum CheckpointLog {
     /// Records a checkpoint that is already in the external file.
     public static func record(_ checkpoint: Checkpoint, _ store: Connection) throws(PostgresError) {
+        // Without a note, no note column: a store not upgraded yet has none.
         try store.execute("""
-            INSERT INTO walaudit.checkpoint_log (hash, seq, head, checkpoint_time, previous, signature, note)
-            VALUES (decode($1, 'hex'), $2, decode($3, 'hex'), $4, decode($5, 'hex'), decode($6, 'hex'), $7)
+            INSERT INTO walaudit.checkpoint_log (hash, seq, head, checkpoint_time, previous, signature\(checkpoint.note == nil ? "" : ", note"))
+            VALUES (decode($1, 'hex'), $2, decode($3, 'hex'), $4, decode($5, 'hex'), decode($6, 'hex')\(checkpoint.note == nil ? "" : ", $7"))
             """, [Hex.encode(checkpoint.hash), String(checkpoint.seq), Hex.encode(checkpoint.head), checkpoint.time.iso8601,
-                  checkpoint.previous.map(Hex.encode), Hex.encode(checkpoint.signature), checkpoint.note])
+                  checkpoint.previous.map(Hex.encode), Hex.encode(checkpoint.signature)] + (checkpoint.note.map { [$0] } ?? []))
     }
 }

@@ -26,7 +26,8 @@ extension StoreVerification {
         if let anchors {
             verifier.anchor(to: anchors.checkpoints, publicKey: anchors.publicKey, chainID: try ChainHead.chainID(store) ?? "")
             var heads: [(seq: Int64, head: TreeHead)] = []
-            for checkpoint in anchors.checkpoints {
+            // The lines' own signatures first (a forged line is reported as such).
+            for checkpoint in anchors.checkpoints where verifier.report.ok {
                 do {
                     if let head = try checkpoint.treeHead(publicKey: anchors.publicKey) { heads.append((checkpoint.seq, head)) }
                 } catch {

@@ -16,6 +16,12 @@ public struct MerkleStore {
         self.connection = connection
     }
 
+    /// Whether the store has the tree (a store `walaudit setup` has not
+    /// upgraded yet has none; the worker goes on without it).
+    public static func exists(_ connection: Connection) throws(PostgresError) -> Bool {
+        try connection.execute("SELECT to_regclass('walaudit.merkle_nodes') IS NOT NULL").scalar == "t"
+    }
+
     /// Stores the nodes of every complete block not stored yet (a store
     /// older than the tree, or blocks SQL appenders left); returns how many.
     @discardableResult

@@ -21,6 +21,9 @@ final class BatchWriter {
     /// open; nil when it must be read again (first batch, after a failed
     /// one, or when SQL appended events since).
     private var tree: MerkleFrontier?
+    /// Whether the store keeps the tree (`walaudit setup` of this release
+    /// made `walaudit.merkle_nodes`; a store not upgraded yet goes on without).
+    private let keepsTree: Bool
     /// Tree nodes the open batch closed, stored with its events.
     private var closedNodes: [(level: Int, index: Int64, hash: [UInt8])] = []
     private var batch: Batch?
@@ -58,6 +61,7 @@ final class BatchWriter {
         self.signer = signer
         builder = EventBuilder(maskKey: maskKey)
         chain = try store.loadChain()
+        keepsTree = try MerkleStore.exists(store.connection)
     }
 
     /// Baselines an earlier session left unfinished: their moved keys are
@@ -119,7 +123,7 @@ final class BatchWriter {
         if batch == nil {
             try store.connection.execute("BEGIN")
             chain = try store.lockChain()
-            if tree?.size != chain.seq {
+            if keepsTree && tree?.size != chain.seq {
                 try MerkleStore.extend(store.connection)
                 var reader = MerkleStore(store.connection)
                 tree = try reader.frontier(size: chain.seq)
@@ -195,7 +199,7 @@ final class BatchWriter {
     private func append(_ event: AuditEvent) throws {
         let chained = chain.append(event)
         try store.write(chained)
-        closedNodes += tree!.append(leafHash: MerkleTree.leafHash(chained.hash))
+        if keepsTree { closedNodes += tree!.append(leafHash: MerkleTree.leafHash(chained.hash)) }
     }
 
     /// Remembers the old key of a key-changing UPDATE of a table being baselined.

@@ -58,9 +58,11 @@ final class CheckpointSigner {
         let now = PostgresTimestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1_000_000))
         var checkpoint = Checkpoint(chainID: chainID, seq: chain.seq, head: chain.head, time: now, previous: last?.hash)
         try checkpoint.sign(with: key)
-        var tree = MerkleStore(store.connection)
-        let head = TreeHead(origin: noteKey.name, size: chain.seq, root: try tree.root(size: chain.seq))
-        checkpoint.note = try SignedNote.sign(head.text, key: noteKey, privateKey: key).serialized
+        if try MerkleStore.exists(store.connection) {  // else a store not upgraded yet: no tree checkpoint
+            var tree = MerkleStore(store.connection)
+            let head = TreeHead(origin: noteKey.name, size: chain.seq, root: try tree.root(size: chain.seq))
+            checkpoint.note = try SignedNote.sign(head.text, key: noteKey, privateKey: key).serialized
+        }
         let idle = last.map { $0.seq == chain.seq && $0.head == chain.head } ?? false
         if idle && monotonicSeconds() - lastAppendedAt < Self.idleAppendInterval {
             try file.writeHeartbeat(checkpoint)
