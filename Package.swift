@@ -63,6 +63,7 @@ let package = Package(
                           path: "bench/WorkerBench"),
         .executableTarget(name: "parser-bench", dependencies: ["Decoding", "EmbeddedPostgres", "PostgresClient"],
                           path: "bench/ParserBench"),
+        .executableTarget(name: "tree-bench", dependencies: ["Ledger"], path: "bench/TreeBench"),
         .target(name: "TestSupport", dependencies: ["EmbeddedPostgres", "PostgresClient"],
                 path: "Tests/TestSupport"),
         .testTarget(name: "DecodingTests", dependencies: ["Decoding"]),
