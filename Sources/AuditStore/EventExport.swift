@@ -88,7 +88,12 @@ public enum EventExport {
             case .inet: value = "CASE WHEN \(column) IS NOT NULL THEN format('%s', \(column)) END"  // 127.0.0.1, not 127.0.0.1/32
             case .pgLSN: value = column + "::text"
             case .bytea: value = "encode(\(column), 'hex')"
-            case .bigint, .integer, .text, .textArray, .jsonb: value = column
+            case .textArray:
+                // An array of more dimensions or another lower bound has no
+                // encoding (the store check calls it event altered): its text
+                // form, a string, tells the bundle check the same.
+                value = "CASE WHEN array_ndims(\(column)) > 1 OR array_lower(\(column), 1) <> 1 THEN to_jsonb(\(column)::text) ELSE to_jsonb(\(column)) END"
+            case .bigint, .integer, .text, .jsonb: value = column
             }
             if field.role == .payload || field == .payloadSalt { value = "CASE WHEN \(full) THEN \(value) END" }
             members.append("'\(field.bundleKey)', \(value)")

@@ -144,9 +144,17 @@ public struct BundleVerifier {
         case (.timestamptz, .number(let text)): return Int64(text).map { .timestamp(PostgresTimestamp(microsecondsSinceEpoch: $0)) }
         case (.text, .string(let text)), (.inet, .string(let text)): return .text(text)
         case (.textArray, .array(let items)):
-            var texts: [String] = []
-            for case .string(let text) in items { texts.append(text) }
-            return texts.count == items.count ? .textArray(texts) : nil
+            // Strings and nulls (NULL elements); anything else (a nested
+            // array: more than one dimension) is no text array of the chain.
+            var texts: [String?] = []
+            for item in items {
+                switch item {
+                case .string(let text): texts.append(text)
+                case .null: texts.append(nil)
+                default: return nil
+                }
+            }
+            return .textArray(texts)
         case (.jsonb, _): return .json(json)
         case (.bytea, .string(let text)): return Hex.decode(text).map(ChainValue.bytes)
         default: return nil

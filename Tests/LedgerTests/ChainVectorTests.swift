@@ -70,9 +70,36 @@ import Testing
                  [UInt8](repeating: 0xC3, count: 16), false)]
     }
 
-    static func vectorsFromLedger() -> [[String: Any]] {
+    /// docs/value-vectors.json: a chain of its own whose events hold values
+    /// at the edges of the rules (a file apart, so the seven above and the
+    /// checkpoint over them stay as they are).
+    static let valueVectorsPath = URL(fileURLWithPath: vectorsPath).deletingLastPathComponent()
+        .appendingPathComponent("value-vectors.json").path
+
+    static func valueInputs() -> [(name: String, event: AuditEvent, salt: [UInt8], purged: Bool)] {
+        let time = PostgresTimestamp(microsecondsSinceEpoch: 1_795_842_000_123_456)  // 2026-11-28T05:00:00.123456Z
+        let clerk = Actor(dbUser: "clerk", roleName: "clerk", applicationName: "psql", clientAddr: "127.0.0.1",
+                          clientPort: 50000, backendPID: 4243)
+        // Arrays: a text[] column is a JSON string of PostgreSQL's array
+        // output (a NULL element prints NULL, the text "NULL" prints quoted,
+        // an empty array {}); the text-array field changed_columns with a
+        // NULL element (the store's text[] admits one; the worker writes none).
+        let arrays = AuditEvent(eventTime: time, operation: .update, schemaName: "public", tableName: "docs",
+                                changedColumns: ["tags", nil, "b c"], actor: clerk, xid: 800, lsn: LSN(0x0000_0002_0000_0010),
+                                lsnPosition: 1, rowKey: .object([.init("id", .number("1"))]),
+                                oldRow: .object([.init("id", .number("1")), .init("tags", .string("{a}")), .init("empty", .null)]),
+                                newRow: .object([.init("id", .number("1")), .init("tags", .string("{a,NULL,\"b c\"}")),
+                                                 .init("empty", .string("{}")), .init("null_only", .string("{NULL}")),
+                                                 .init("null_text", .string("{\"NULL\"}")), .init("ints", .string("{1,NULL,3}"))]))
+        return [("text arrays: NULL elements in changed_columns and in text[] values, an empty array", arrays,
+                 [UInt8](repeating: 0x11, count: 16), false)]
+    }
+
+    static func vectorsFromLedger() -> [[String: Any]] { vectors(of: inputs()) }
+
+    static func vectors(of inputs: [(name: String, event: AuditEvent, salt: [UInt8], purged: Bool)]) -> [[String: Any]] {
         var chain = Chain()
-        return inputs().map { input in
+        return inputs.map { input in
             let chained = chain.append(input.event, salt: input.salt)
             var vector: [String: Any] = [
                 "name": input.name, "seq": chained.seq, "prev_hash": hex(chained.prevHash),
@@ -148,12 +175,23 @@ import Testing
     }
 
     @Test func vectorsMatchTheDocumentedEncoding() throws {
+        try Self.checkVectorFile(Self.vectorsPath, inputs: Self.inputs(), count: 7)
+    }
+
+    @Test func valueVectorsMatchTheDocumentedEncoding() throws {
+        try Self.checkVectorFile(Self.valueVectorsPath, inputs: Self.valueInputs(), count: 1)
+    }
+
+    /// Checks a vector file with `DocumentVerifier`, then that Ledger makes
+    /// exactly that file from `inputs`.
+    static func checkVectorFile(_ path: String, inputs: [(name: String, event: AuditEvent, salt: [UInt8], purged: Bool)],
+                                count: Int) throws {
         if ProcessInfo.processInfo.environment["WALAUDIT_WRITE_VECTORS"] == "1" {
-            let data = try JSONSerialization.data(withJSONObject: Self.vectorsFromLedger(), options: [.prettyPrinted, .sortedKeys])
-            try data.write(to: URL(fileURLWithPath: Self.vectorsPath))
+            let data = try JSONSerialization.data(withJSONObject: vectors(of: inputs), options: [.prettyPrinted, .sortedKeys])
+            try data.write(to: URL(fileURLWithPath: path))
         }
-        let stored = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.vectorsPath))) as? [[String: Any]])
-        #expect(stored.count == 7)
+        let stored = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [[String: Any]])
+        #expect(stored.count == count)
         var previous = [UInt8](repeating: 0, count: 32)
         for vector in stored {
             let name = vector["name"] as? String ?? "?"
@@ -172,8 +210,9 @@ import Testing
             previous = hash
         }
         // And Ledger produces exactly the stored vectors.
-        let fresh = Self.vectorsFromLedger()
+        let fresh = vectors(of: inputs)
         #expect(fresh.map { $0["hash"] as? String } == stored.map { $0["hash"] as? String })
+        #expect(fresh.map { $0["hashed_bytes"] as? String } == stored.map { $0["hashed_bytes"] as? String })
     }
 }
 
@@ -186,7 +225,8 @@ enum DocumentVerifier {
     static let null: [UInt8] = [0, 0, 0, 0, 0]
     static func text(_ v: Any?) -> [UInt8] { (v as? String).map { field(1, Array($0.utf8)) } ?? null }
     static func integer(_ v: Any?) -> [UInt8] { (v as? NSNumber).map { field(2, i64($0.int64Value)) } ?? null }
-    static func textArray(_ v: Any?) -> [UInt8] { (v as? [String]).map { field(4, $0.flatMap { text($0) }) } ?? null }
+    /// Each element a text field; a NULL element (JSON null) the NULL field.
+    static func textArray(_ v: Any?) -> [UInt8] { (v as? [Any]).map { field(4, $0.flatMap { text($0) }) } ?? null }
     static func json(_ v: Any?) -> [UInt8] {
         guard let v, !(v is NSNull) else { return null }
         let wrapped = v as! [String: Any]
@@ -291,7 +331,7 @@ func eventJSON(_ e: AuditEvent, purged: Bool) -> [String: Any] {
     return [
         "event_time_us": e.eventTime.microsecondsSinceEpoch, "event_time": e.eventTime.iso8601,
         "operation": e.operation.rawValue, "schema_name": opt(e.schemaName), "table_name": opt(e.tableName),
-        "changed_columns": opt(e.changedColumns), "db_user": opt(e.actor.dbUser), "role_name": opt(e.actor.roleName),
+        "changed_columns": opt(e.changedColumns.map { $0.map { $0 ?? NSNull() as Any } }), "db_user": opt(e.actor.dbUser), "role_name": opt(e.actor.roleName),
         "app_user": opt(e.actor.appUser), "app_context": wrap(e.actor.appContext),
         "application_name": opt(e.actor.applicationName), "client_addr": opt(e.actor.clientAddr),
         "client_port": opt(e.actor.clientPort), "backend_pid": opt(e.actor.backendPID), "xid": opt(e.xid),

@@ -1,0 +1,137 @@
+import Foundation
+import PostgresClient
+import Testing
+import TestSupport
+
+/// The rules of docs/chain-format.md on real rows (issue 16 §3): values at
+/// the edges of the format, captured by the worker from PostgreSQL, verify
+/// the same way in the store (`walaudit.verify_chain` and `walaudit verify`)
+/// and as an export bundle (`walaudit verify --bundle`); and a stored value
+/// the format has no encoding for is *event altered* in all three.
+@Suite struct ChainFormatGroundTruthTests {
+    private func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let result = try WalauditBinary.run(arguments)
+        return (result.status, String(decoding: result.stdout, as: UTF8.self), result.stderr)
+    }
+
+    /// A fresh store, `table` created and attached, a key pair.
+    private func setUp(_ table: String) throws -> (harness: WalauditHarness, key: String, checkpoints: String) {
+        let harness = try WalauditHarness.make()
+        let directory = NSTemporaryDirectory() + "/walaudit-format-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        #expect(try run(["keygen", "--out", directory + "/key"]).status == 0)
+        try harness.database.connection.execute(table)
+        try harness.expectSuccess(["attach", "t"])
+        return (harness, directory + "/key", directory + "/checkpoints")
+    }
+
+    /// Runs the worker with checkpoints until one covers the store's head.
+    private func signHead(_ harness: WalauditHarness, key: String, checkpoints: String) throws {
+        let worker = try harness.startWorker(["--checkpoint-dir", checkpoints, "--signing-key", key, "--checkpoint-every", "1000",
+                                              "--checkpoint-interval", "0.2"])
+        let deadline = Date().addingTimeInterval(60)
+        while try harness.database.connection.execute("""
+            SELECT coalesce(max(c.seq), 0) < (SELECT max(seq) FROM walaudit.event_log)
+                   OR (SELECT head FROM walaudit.checkpoints ORDER BY recorded_at DESC LIMIT 1)
+                      IS DISTINCT FROM (SELECT hash FROM walaudit.event_log ORDER BY seq DESC LIMIT 1)
+            FROM walaudit.checkpoints c
+            """).scalar == "t" {
+            guard Date() < deadline else { throw HarnessError("no checkpoint covers the head: \(worker.log)") }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        #expect(worker.stop() == 0, "\(worker.log)")
+    }
+
+    /// What the three checks say: (ok, first bad seq, problem) of
+    /// walaudit.verify_chain, then `walaudit verify`, then the bundle of
+    /// everything (exported now) checked by `walaudit verify --bundle`.
+    private func verdicts(_ harness: WalauditHarness, key: String, checkpoints: String)
+        throws -> (sql: [String?], store: (status: Int32, stdout: String), bundle: (status: Int32, stdout: String)) {
+        let sql = try harness.database.connection.execute("SELECT ok, first_bad_seq, problem FROM walaudit.verify_chain()").rows[0]
+        let store = try run(["verify", "--checkpoints", checkpoints, "--public-key", key + ".pub"] + harness.connectionArguments)
+        let path = NSTemporaryDirectory() + "/walaudit-format-bundle-\(UUID().uuidString).jsonl"
+        let exported = try run(["export", "--since", "2000-01-01", "--until", "2100-01-01", "--out", path] + harness.connectionArguments)
+        #expect(exported.status == 0, "\(exported.stderr)")
+        let bundle = try run(["verify", "--bundle", path, "--public-key", key + ".pub"])
+        return (sql, (store.status, store.stdout + store.stderr), (bundle.status, bundle.stdout + bundle.stderr))
+    }
+
+    /// Recomputes every digest and hash from `seq` on, as a superuser who
+    /// rewrites the chain consistently would (with walaudit's own SQL).
+    private func rehash(_ harness: WalauditHarness, from seq: Int) throws {
+        try harness.tamperAsSuperuser("""
+            DO $$
+            DECLARE
+                e walaudit.event_log;
+                previous bytea := coalesce((SELECT hash FROM walaudit.event_log WHERE seq = \(seq - 1)), decode(repeat('00', 32), 'hex'));
+            BEGIN
+                FOR e IN SELECT * FROM walaudit.event_log WHERE seq >= \(seq) ORDER BY seq LOOP
+                    e.prev_hash := previous;
+                    IF e.purged_at IS NULL THEN e.payload_digest := walaudit.chain_payload_digest(e); END IF;
+                    e.hash := walaudit.chain_hash(e);
+                    UPDATE walaudit.event_log SET prev_hash = e.prev_hash, payload_digest = e.payload_digest, hash = e.hash
+                    WHERE seq = e.seq;
+                    previous := e.hash;
+                END LOOP;
+            END
+            $$
+            """)
+    }
+
+    /// Arrays: a text[] value with NULL elements, an empty one, {NULL}
+    /// against {"NULL"}, an int[] and a two-dimensional text[] are stored
+    /// as PostgreSQL prints them; a NULL element in changed_columns (which
+    /// the store admits) verifies alike in the store and in a bundle; an
+    /// array of another shape in changed_columns has no encoding.
+    @Test func arraysWithNullElementsRoundTrip() throws {
+        let (harness, key, checkpoints) = try setUp("""
+            CREATE TABLE t (id integer PRIMARY KEY, tags text[], empty text[], null_only text[], null_text text[],
+                            ints integer[], grid text[])
+            """)
+        let db = harness.database.connection
+        let worker = try harness.startWorker()
+        try db.execute("""
+            INSERT INTO t VALUES (1, '{a,NULL,"b c"}', '{}', '{NULL}', '{"NULL"}', '{1,NULL,3}', '{{a,NULL},{"c d",e}}')
+            """)
+        try db.execute("UPDATE t SET tags = tags WHERE id = 1")  // changes nothing: changed_columns is empty
+        try harness.waitForEvents(atLeast: 3)
+        #expect(worker.stop() == 0, "\(worker.log)")
+
+        // Ground truth: each value is the JSON string of the column's text output.
+        let columns = ["tags", "empty", "null_only", "null_text", "ints", "grid"]
+        let stored = try db.execute("""
+            SELECT \(columns.map { "new_row->>'\($0)', jsonb_typeof(new_row->'\($0)')" }.joined(separator: ", "))
+            FROM walaudit.event_log WHERE operation = 'INSERT'
+            """).rows[0]
+        let truth = try db.execute("SELECT \(columns.map { "\($0)::text" }.joined(separator: ", ")) FROM t").rows[0]
+        for (index, column) in columns.enumerated() {
+            #expect(stored[2 * index] == truth[index], "\(column)")
+            #expect(stored[2 * index + 1] == "string", "\(column)")
+        }
+        #expect(truth == [#"{a,NULL,"b c"}"#, "{}", "{NULL}", #"{"NULL"}"#, "{1,NULL,3}", #"{{a,NULL},{"c d",e}}"#])
+        let update = try db.execute("SELECT seq, changed_columns::text FROM walaudit.event_log WHERE operation = 'UPDATE'").rows[0]
+        #expect(update[1] == "{}")
+
+        // A NULL element in changed_columns, the chain rewritten around it.
+        let insertSeq = try #require(try db.execute("SELECT seq FROM walaudit.event_log WHERE operation = 'INSERT'").scalar.flatMap { Int($0) })
+        try harness.tamperAsSuperuser("UPDATE walaudit.event_log SET changed_columns = '{id,NULL,tags}' WHERE seq = \(insertSeq)")
+        try rehash(harness, from: insertSeq)
+        try signHead(harness, key: key, checkpoints: checkpoints)
+        var verdict = try verdicts(harness, key: key, checkpoints: checkpoints)
+        #expect(verdict.sql[0] == "t", "\(verdict.sql)")
+        #expect(verdict.store.status == 0, "\(verdict.store.stdout)")
+        #expect(verdict.bundle.status == 0, "\(verdict.bundle.stdout)")
+
+        // Another shape with the same elements has no encoding: event altered, everywhere.
+        for shape in ["{{id,NULL,tags}}", "[0:2]={id,NULL,tags}"] {
+            try harness.tamperAsSuperuser("UPDATE walaudit.event_log SET changed_columns = '\(shape)' WHERE seq = \(insertSeq)")
+            verdict = try verdicts(harness, key: key, checkpoints: checkpoints)
+            #expect(verdict.sql[0] == "f" && verdict.sql[1] == String(insertSeq), "\(shape): \(verdict.sql)")
+            #expect(verdict.sql[2]?.hasPrefix("event altered") == true, "\(shape): \(verdict.sql)")
+            #expect(verdict.store.status == 1 && verdict.store.stdout.contains("TAMPERED at seq \(insertSeq): event altered"),
+                    "\(shape): \(verdict.store.stdout)")
+            #expect(verdict.bundle.status == 1 && verdict.bundle.stdout.contains("(seq \(insertSeq)): event altered"),
+                    "\(shape): \(verdict.bundle.stdout)")
+        }
+    }
+}
