@@ -62,8 +62,7 @@ public struct BundleVerifier {
 
     private mutating func checkEvent(_ record: JSONValue, full: Bool) -> Bool {
         guard let seq = Self.int(record[EventField.seq.name]), let hash = Self.hex(record[EventField.hash.name]),
-              let prevHash = Self.hex(record[EventField.prevHash.name]), Self.hex(record[EventField.payloadDigest.name]) != nil,
-              let time = Self.int(record[EventField.eventTime.bundleKey]) else {
+              let prevHash = Self.hex(record[EventField.prevHash.name]), Self.hex(record[EventField.payloadDigest.name]) != nil else {
             return fail(Self.int(record[EventField.seq.name]), "a record lacks a chain field")
         }
         // Kinds and seqs as the store check names them (docs/chain-format.md).
@@ -92,12 +91,17 @@ public struct BundleVerifier {
                 return fail(seq, "payload altered: row_key, old_row or new_row of seq \(seq) does not match its digest")
             }
         }
+        // null: the store holds a time with no encoding (±infinity, or past the range), as the store check says.
+        guard let time = Self.int(record[EventField.eventTime.bundleKey]) else {
+            return fail(seq, "event altered: event_time (±infinity, or after \(PostgresTimestamp.latestEncodable.iso8601)) of seq \(seq) has no encoding in the chain, so no hash can vouch for it")
+        }
         guard Self.digest(Chain.eventDomain, prevHash, EventField.hashed, of: record) == hash else {
             return fail(seq, "event altered: a field of seq \(seq) does not match its hash")
         }
         // The readable time must say what the hashed microseconds say.
-        if case .string(let text)? = record[EventField.eventTime.name], text != PostgresTimestamp(microsecondsSinceEpoch: time).iso8601 {
-            return fail(seq, "event altered: event_time of seq \(seq) (\(text)) is not its hashed event_time_us")
+        let readable = PostgresTimestamp(microsecondsSinceEpoch: time).iso8601
+        guard case .string(let text)? = record[EventField.eventTime.name], text == readable else {
+            return fail(seq, "event altered: event_time of seq \(seq) (\(record[EventField.eventTime.name]?.serialized ?? "missing")) is not its hashed event_time_us (\(readable))")
         }
         if full != matchesHeader(record, time: time) {
             return fail(seq, full ? "seq \(seq) is exported in full but lies outside the export's range"
@@ -162,8 +166,11 @@ public struct BundleVerifier {
     }
 
     private func matchesHeader(_ record: JSONValue, time: Int64) -> Bool {
-        guard let header, let since = Self.int(header["since_us"]), let until = Self.int(header["until_us"]) else { return false }
-        guard time >= since && time < until else { return false }
+        guard let header else { return false }
+        // A null bound is no bound (--since -infinity, --until infinity); a missing one matches nothing.
+        func bound(_ key: String) -> Int64?? { header[key] == .null ? .some(nil) : Self.int(header[key]).map { $0 } }
+        guard let since = bound("since_us"), let until = bound("until_us") else { return false }
+        guard time >= since ?? .min && until.map({ time < $0 }) ?? true else { return false }
         guard case .string(let table)? = header["table"] else { return true }
         func text(_ field: EventField) -> String { if case .string(let s)? = record[field.name] { s } else { "" } }
         return table == text(.schemaName) + "." + text(.tableName)

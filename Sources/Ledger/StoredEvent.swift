@@ -48,6 +48,13 @@ public struct StoredEvent {
     /// writes such a value, and no hash can vouch for it: the event is
     /// *event altered*. The texts are those of `walaudit.chain_unencodable`.
     public var unencodableField: String? {
+        if let time = field(.eventTime) {
+            // microseconds since 2000: ±infinity are Int64.max/min; since 1970 must fit an Int64
+            let value = BinaryCopyReader.int64(time, at: 0)
+            if value == .min || value > .max - postgresEpochOffsetMicroseconds {
+                return "event_time (±infinity, or after \(PostgresTimestamp.latestEncodable.iso8601))"
+            }
+        }
         if let array = field(.changedColumns) {
             // ndim, has-null flag, element type, then (size, lower bound) per dimension
             let dimensions = BinaryCopyReader.int32(array, at: 0)

@@ -126,6 +126,8 @@ import TestSupport
 
     /// Stored values the chain has no encoding for: the field, and an UPDATE storing one.
     static let unencodable: [(String, String)] = [
+        ("event_time", "event_time = 'infinity'"), ("event_time", "event_time = '-infinity'"),
+        ("event_time", "event_time = '294247-01-10 04:00:54.775808+00'"),  // a microsecond past the last encodable one
         ("changed_columns", "changed_columns = ARRAY[changed_columns]"),  // the same elements, two dimensions
         ("changed_columns", "changed_columns = ('[0:2]=' || changed_columns::text)::text[]"),  // lower bound 0
     ]

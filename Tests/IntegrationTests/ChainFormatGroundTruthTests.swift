@@ -45,12 +45,12 @@ import TestSupport
     /// What the three checks say: (ok, first bad seq, problem) of
     /// walaudit.verify_chain, then `walaudit verify`, then the bundle of
     /// everything (exported now) checked by `walaudit verify --bundle`.
-    private func verdicts(_ harness: WalauditHarness, key: String, checkpoints: String)
+    private func verdicts(_ harness: WalauditHarness, key: String, checkpoints: String, range: [String] = ["2000-01-01", "2100-01-01"])
         throws -> (sql: [String?], store: (status: Int32, stdout: String), bundle: (status: Int32, stdout: String)) {
         let sql = try harness.database.connection.execute("SELECT ok, first_bad_seq, problem FROM walaudit.verify_chain()").rows[0]
         let store = try run(["verify", "--checkpoints", checkpoints, "--public-key", key + ".pub"] + harness.connectionArguments)
         let path = NSTemporaryDirectory() + "/walaudit-format-bundle-\(UUID().uuidString).jsonl"
-        let exported = try run(["export", "--since", "2000-01-01", "--until", "2100-01-01", "--out", path] + harness.connectionArguments)
+        let exported = try run(["export", "--since=\(range[0])", "--until=\(range[1])", "--out", path] + harness.connectionArguments)
         #expect(exported.status == 0, "\(exported.stderr)")
         let bundle = try run(["verify", "--bundle", path, "--public-key", key + ".pub"])
         return (sql, (store.status, store.stdout + store.stderr), (bundle.status, bundle.stdout + bundle.stderr))
@@ -132,6 +132,73 @@ import TestSupport
                     "\(shape): \(verdict.store.stdout)")
             #expect(verdict.bundle.status == 1 && verdict.bundle.stdout.contains("(seq \(insertSeq)): event altered"),
                     "\(shape): \(verdict.bundle.stdout)")
+        }
+    }
+
+    /// Timestamps: 'infinity' and '-infinity' in a row are strings of the
+    /// text output and verify; event times before year 1 and after 9999
+    /// verify alike in the store and in a bundle (whose readable time is
+    /// then -0043-… or 20000-…); an event_time of ±infinity, or past the
+    /// last encodable instant, has no encoding: event altered, everywhere.
+    @Test func infiniteAndFarTimesRoundTrip() throws {
+        let (harness, key, checkpoints) = try setUp("""
+            CREATE TABLE t (id integer PRIMARY KEY, valid_from timestamptz, valid_until timestamptz, day date,
+                            score double precision, amount numeric)
+            """)
+        let db = harness.database.connection
+        let worker = try harness.startWorker()
+        for id in 1...4 {
+            try db.execute("INSERT INTO t VALUES ($1, '-infinity', 'infinity', 'infinity', '-Infinity', 'NaN')", [String(id)])
+        }
+        try harness.waitForEvents(atLeast: 5)
+        #expect(worker.stop() == 0, "\(worker.log)")
+
+        // Ground truth: each value is the JSON string of the column's text output.
+        let columns = ["valid_from", "valid_until", "day", "score", "amount"]
+        let stored = try db.execute("""
+            SELECT \(columns.map { "new_row->>'\($0)', jsonb_typeof(new_row->'\($0)')" }.joined(separator: ", "))
+            FROM walaudit.event_log WHERE operation = 'INSERT' ORDER BY seq LIMIT 1
+            """).rows[0]
+        let truth = try db.execute("SELECT \(columns.map { "\($0)::text" }.joined(separator: ", ")) FROM t WHERE id = 1").rows[0]
+        #expect(truth == ["-infinity", "infinity", "infinity", "-Infinity", "NaN"])
+        for (index, column) in columns.enumerated() {
+            #expect(stored[2 * index] == truth[index], "\(column)")
+            #expect(stored[2 * index + 1] == "string", "\(column)")
+        }
+
+        // Far event times, the chain rewritten around them, then signed.
+        let seqs = try db.execute("SELECT seq FROM walaudit.event_log WHERE operation = 'INSERT' ORDER BY seq").rows.compactMap { $0[0].flatMap { Int($0) } }
+        #expect(seqs.count == 4)
+        try harness.tamperAsSuperuser("""
+            UPDATE walaudit.event_log SET event_time = '0044-03-15 12:00:00+00 BC' WHERE seq = \(seqs[1]);
+            UPDATE walaudit.event_log SET event_time = '20000-01-01 00:00:00.000001+00' WHERE seq = \(seqs[2])
+            """)
+        try rehash(harness, from: seqs[1])
+        try signHead(harness, key: key, checkpoints: checkpoints)
+        for range in [["2000-01-01", "2100-01-01"], ["-infinity", "infinity"]] {
+            let verdict = try verdicts(harness, key: key, checkpoints: checkpoints, range: range)
+            #expect(verdict.sql[0] == "t", "\(range): \(verdict.sql)")
+            #expect(verdict.store.status == 0, "\(range): \(verdict.store.stdout)")
+            #expect(verdict.bundle.status == 0, "\(range): \(verdict.bundle.stdout)")
+        }
+        // The bundle's readable times, and its unbounded range.
+        let path = NSTemporaryDirectory() + "/walaudit-format-bundle-\(UUID().uuidString).jsonl"
+        #expect(try run(["export", "--since=-infinity", "--until", "infinity", "--out", path] + harness.connectionArguments).status == 0)
+        let bundle = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(bundle.contains(#""event_time" : "-0043-03-15T12:00:00.000000Z""#), "\(bundle)")
+        #expect(bundle.contains(#""event_time" : "20000-01-01T00:00:00.000001Z""#), "\(bundle)")
+        #expect(bundle.hasPrefix("{") && bundle.split(separator: "\n")[0].contains(#""since_us":null,"until_us":null"#), "\(bundle.prefix(400))")
+
+        // No encoding: event altered in the SQL, store and bundle checks.
+        for time in ["infinity", "-infinity", "294250-01-01 00:00:00+00"] {
+            try harness.tamperAsSuperuser("UPDATE walaudit.event_log SET event_time = '\(time)' WHERE seq = \(seqs[3])")
+            let verdict = try verdicts(harness, key: key, checkpoints: checkpoints, range: ["-infinity", "infinity"])
+            #expect(verdict.sql[0] == "f" && verdict.sql[1] == String(seqs[3]), "\(time): \(verdict.sql)")
+            #expect(verdict.sql[2]?.hasPrefix("event altered: event_time") == true, "\(time): \(verdict.sql)")
+            #expect(verdict.store.status == 1 && verdict.store.stdout.contains("TAMPERED at seq \(seqs[3]): event altered: event_time"),
+                    "\(time): \(verdict.store.stdout)")
+            #expect(verdict.bundle.status == 1 && verdict.bundle.stdout.contains("(seq \(seqs[3])): event altered: event_time"),
+                    "\(time): \(verdict.bundle.stdout)")
         }
     }
 }

@@ -91,8 +91,24 @@ import Testing
                                 newRow: .object([.init("id", .number("1")), .init("tags", .string("{a,NULL,\"b c\"}")),
                                                  .init("empty", .string("{}")), .init("null_only", .string("{NULL}")),
                                                  .init("null_text", .string("{\"NULL\"}")), .init("ints", .string("{1,NULL,3}"))]))
+        // Timestamps: ±infinity (and NaN, Infinity) in a row image are JSON
+        // strings of the text output; an event_time before year 1 (44 BC,
+        // written -0043); the last instant the chain can encode (Int64.max).
+        let infinities = AuditEvent(eventTime: PostgresTimestamp(microsecondsSinceEpoch: -63_517_780_800_000_000), operation: .insert,
+                                    schemaName: "public", tableName: "terms", changedColumns: ["id", "valid_from", "valid_until", "day", "score", "amount"],
+                                    actor: clerk, xid: 801, lsn: LSN(0x0000_0002_0000_0020), lsnPosition: 1,
+                                    rowKey: .object([.init("id", .number("2"))]),
+                                    newRow: .object([.init("id", .number("2")), .init("valid_from", .string("-infinity")),
+                                                     .init("valid_until", .string("infinity")), .init("day", .string("infinity")),
+                                                     .init("score", .string("-Infinity")), .init("amount", .string("NaN"))]))
+        let latest = AuditEvent(eventTime: PostgresTimestamp(microsecondsSinceEpoch: .max), operation: .gap,
+                                newRow: .object([.init("reason", .string("the last encodable instant"))]))
         return [("text arrays: NULL elements in changed_columns and in text[] values, an empty array", arrays,
-                 [UInt8](repeating: 0x11, count: 16), false)]
+                 [UInt8](repeating: 0x11, count: 16), false),
+                ("timestamps: ±infinity and NaN in a row image, an event_time in 44 BC", infinities,
+                 [UInt8](repeating: 0x22, count: 16), false),
+                ("timestamps: the last encodable event_time, 294247-01-10T04:00:54.775807Z", latest,
+                 [UInt8](repeating: 0x33, count: 16), false)]
     }
 
     static func vectorsFromLedger() -> [[String: Any]] { vectors(of: inputs()) }
@@ -179,7 +195,7 @@ import Testing
     }
 
     @Test func valueVectorsMatchTheDocumentedEncoding() throws {
-        try Self.checkVectorFile(Self.valueVectorsPath, inputs: Self.valueInputs(), count: 1)
+        try Self.checkVectorFile(Self.valueVectorsPath, inputs: Self.valueInputs(), count: 3)
     }
 
     /// Checks a vector file with `DocumentVerifier`, then that Ledger makes
@@ -203,6 +219,9 @@ import Testing
                 #expect(hex(DocumentVerifier.payloadPreimage(event, salt: salt)) == vector["payload_bytes"] as? String, "\(name): payload bytes")
                 #expect(DocumentVerifier.payloadDigest(event, salt: salt) == digest, "\(name): payload digest")
             }
+            // The readable time says the hashed microseconds.
+            #expect(DocumentVerifier.readableTime((event["event_time_us"] as! NSNumber).int64Value) == event["event_time"] as? String,
+                    "\(name): event_time")
             let preimage = DocumentVerifier.eventPreimage(event, seq: vector["seq"] as! Int, prevHash: previous, payloadDigest: digest)
             #expect(hex(preimage) == vector["hashed_bytes"] as? String, "\(name): hashed bytes")
             let hash = Crypto.sha256(preimage)
@@ -275,6 +294,31 @@ enum DocumentVerifier {
         while integerPart.count > 1 && integerPart.hasPrefix("0") { integerPart.removeFirst() }
         let zero = (integerPart + fractionPart).allSatisfy { $0 == "0" }
         return (negative && !zero ? "-" : "") + integerPart + (fractionPart.isEmpty ? "" : "." + fractionPart)
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC, proleptic Gregorian, years
+    /// numbered astronomically (1 BC is 0000, 2 BC -0001), at least 4 digits.
+    static func readableTime(_ us: Int64) -> String {
+        let micro = ((us % 1_000_000) + 1_000_000) % 1_000_000
+        let seconds = (us - micro) / 1_000_000  // exact: floor division
+        let secondOfDay = ((seconds % 86_400) + 86_400) % 86_400
+        var days = (seconds - secondOfDay) / 86_400
+        // Civil date from days since 1970-01-01, counted by 400-year cycles from 0000-03-01.
+        days += 719_468
+        let cycle = (days >= 0 ? days : days - 146_096) / 146_097
+        let dayOfCycle = days - cycle * 146_097
+        let yearOfCycle = (dayOfCycle - dayOfCycle / 1460 + dayOfCycle / 36_524 - dayOfCycle / 146_096) / 365
+        let dayOfYear = dayOfCycle - (365 * yearOfCycle + yearOfCycle / 4 - yearOfCycle / 100)
+        let monthFromMarch = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthFromMarch + 2) / 5 + 1
+        let month = monthFromMarch < 10 ? monthFromMarch + 3 : monthFromMarch - 9
+        let year = yearOfCycle + cycle * 400 + (month <= 2 ? 1 : 0)
+        func digits(_ n: Int64, _ width: Int) -> String {
+            let text = String(n.magnitude)
+            return (n < 0 ? "-" : "") + String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return digits(year, 4) + "-" + digits(month, 2) + "-" + digits(day, 2) + "T" + digits(secondOfDay / 3600, 2) + ":"
+            + digits(secondOfDay / 60 % 60, 2) + ":" + digits(secondOfDay % 60, 2) + "." + digits(micro, 6) + "Z"
     }
 
     static func payloadPreimage(_ e: [String: Any], salt: [UInt8]) -> [UInt8] {

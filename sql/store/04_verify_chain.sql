@@ -85,14 +85,18 @@ AS $$
 $$;
 
 -- Which field of a stored event has no encoding (docs/chain-format.md,
--- "Values with no encoding"), or NULL: changed_columns must be NULL, empty
--- or one-dimensional with lower bound 1 (a NULL element is encodable). Such
+-- "Values with no encoding"), or NULL: event_time must be finite and at most
+-- 294247-01-10 04:00:54.775807 UTC (its microseconds since 1970 an int8);
+-- changed_columns must be NULL, empty or one-dimensional with lower bound 1
+-- (a NULL element is encodable). Such
 -- an event is *event altered*: the worker writes no such value and no hash
 -- can vouch for one. The texts are those of `StoredEvent.unencodableField`.
 CREATE OR REPLACE FUNCTION walaudit.chain_unencodable(e walaudit.event_log) RETURNS text
     LANGUAGE sql IMMUTABLE SET search_path = pg_catalog
 AS $$
-    SELECT CASE WHEN NOT coalesce(array_ndims(e.changed_columns) = 1 AND array_lower(e.changed_columns, 1) = 1, true)
+    SELECT CASE WHEN NOT isfinite(e.event_time) OR e.event_time > '294247-01-10 04:00:54.775807+00'
+                THEN 'event_time (±infinity, or after 294247-01-10T04:00:54.775807Z)'
+                WHEN NOT coalesce(array_ndims(e.changed_columns) = 1 AND array_lower(e.changed_columns, 1) = 1, true)
                 THEN 'changed_columns (not a one-dimensional array with lower bound 1)' END
 $$;
 
