@@ -41,6 +41,10 @@ public struct BundleVerifier {
         guard let json = try? JSONValue(parsing: text), case .string(let type)? = json["type"] else {
             return fail(nil, "line \(line) is not a bundle record")
         }
+        // Read here the first, by jq or Python the last: one line, two meanings.
+        if let key = json.repeatedKey {
+            return fail(Self.int(json[EventField.seq.name]), "line \(line) has the key \"\(key)\" twice (JSON readers disagree on which counts): altered")
+        }
         guard !finished else { return fail(nil, "records after the checkpoint") }
         if type == "header" && header == nil && line == 1 {
             guard json["format"] == .string("walaudit-export/1") else { return fail(nil, "not a walaudit-export/1 bundle") }
@@ -75,7 +79,9 @@ public struct BundleVerifier {
             return fail(seq, "link broken: prev_hash of seq \(seq) is not the hash of seq \(seq - 1)")
         }
         let purged = record["purged"] == .bool(true)
-        let holdsPayload = ([EventField.payloadSalt] + EventField.payload).contains { (record[$0.bundleKey] ?? .null) != .null }
+        // A payload field listed in json_nulls holds JSON null: a payload, as in the store check.
+        let holdsPayload = (record[EventField.payloadSalt.bundleKey] ?? .null) != .null
+            || EventField.payload.contains { Self.value($0, in: record) != .null }
         if purged && holdsPayload {
             // Otherwise marking an event purged would hide an altered payload (as in the store check).
             return fail(seq, "payload altered: seq \(seq) is marked purged but still holds a payload")

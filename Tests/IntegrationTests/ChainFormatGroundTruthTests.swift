@@ -25,13 +25,15 @@ import TestSupport
         return (harness, directory + "/key", directory + "/checkpoints")
     }
 
-    /// Runs the worker with checkpoints until one covers the store's head.
-    private func signHead(_ harness: WalauditHarness, key: String, checkpoints: String) throws {
+    /// Runs the worker with checkpoints until the store holds `events` (if
+    /// given) and a checkpoint covers its head.
+    private func signHead(_ harness: WalauditHarness, key: String, checkpoints: String, events: Int? = nil) throws {
         let worker = try harness.startWorker(["--checkpoint-dir", checkpoints, "--signing-key", key, "--checkpoint-every", "1000",
                                               "--checkpoint-interval", "0.2"])
+        if let events { try harness.waitForEvents(atLeast: events) }
         let deadline = Date().addingTimeInterval(60)
         while try harness.database.connection.execute("""
-            SELECT coalesce(max(c.seq), 0) < (SELECT max(seq) FROM walaudit.event_log)
+            SELECT coalesce(max(c.seq), 0) < coalesce((SELECT max(seq) FROM walaudit.event_log), 1)
                    OR (SELECT head FROM walaudit.checkpoints ORDER BY recorded_at DESC LIMIT 1)
                       IS DISTINCT FROM (SELECT hash FROM walaudit.event_log ORDER BY seq DESC LIMIT 1)
             FROM walaudit.checkpoints c
@@ -200,5 +202,63 @@ import TestSupport
             #expect(verdict.bundle.status == 1 && verdict.bundle.stdout.contains("(seq \(seqs[3])): event altered: event_time"),
                     "\(time): \(verdict.bundle.stdout)")
         }
+    }
+
+    /// The bundle's lines mean one thing: a key twice in a record or in its
+    /// checkpoint (read here as the first, by jq and Python as the last) is
+    /// altered, and a record needs its readable event_time. A purge mark on
+    /// an event whose payload is JSON null (listed in json_nulls) is
+    /// *payload altered* in the bundle as in the store.
+    @Test func bundleLinesHaveOneMeaningAndPurgeMarksAgreeWithTheStore() throws {
+        let (harness, key, checkpoints) = try setUp("CREATE TABLE t (id integer PRIMARY KEY, v text)")
+        let db = harness.database.connection
+        let worker = try harness.startWorker()
+        try db.execute("INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 5) i")
+        try harness.waitForEvents(atLeast: 6)
+        #expect(worker.stop() == 0, "\(worker.log)")
+        try signHead(harness, key: key, checkpoints: checkpoints)
+        let path = NSTemporaryDirectory() + "/walaudit-format-bundle-\(UUID().uuidString).jsonl"
+        #expect(try run(["export", "--since", "2000-01-01", "--until", "2100-01-01", "--out", path] + harness.connectionArguments).status == 0)
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
+        func verify(_ lines: [String]) throws -> (status: Int32, stdout: String) {
+            let altered = path + ".altered"
+            try (lines.joined(separator: "\n") + "\n").write(toFile: altered, atomically: true, encoding: .utf8)
+            let result = try run(["verify", "--bundle", altered, "--public-key", key + ".pub"])
+            return (result.status, result.stdout + result.stderr)
+        }
+        #expect(try verify(lines).status == 0)
+        let recordLine = try #require(lines.firstIndex { $0.contains(#""v" : "v3""#) || $0.contains(#""v": "v3""#) })
+        let checkpointLine = lines.count - 1
+        #expect(lines[checkpointLine].hasPrefix(#"{"type":"checkpoint""#))
+        func altering(_ index: Int, _ change: (String) -> String) -> [String] {
+            lines.enumerated().map { $0.offset == index ? change($0.element) : $0.element }
+        }
+        let alterations: [(String, [String], String)] = [
+            ("a second new_row after the hashed one",
+             altering(recordLine) { String($0.dropLast()) + #", "new_row" : {"id" : 3, "v" : "forged"}}"# },
+             #"has the key "new_row" twice"#),
+            ("a second seq in the checkpoint after the signed one",
+             altering(checkpointLine) { $0.replacingOccurrences(of: #""signature":"#, with: #""seq":99999,"signature":"#) },
+             #"has the key "seq" twice"#),
+            ("a record without its readable event_time",
+             altering(recordLine) { $0.replacingOccurrences(of: #""event_time" : "#, with: #""event_time_text" : "#) },
+             "event altered: event_time of seq"),
+        ]
+        for (what, altered, expected) in alterations {
+            let result = try verify(altered)
+            #expect(result.status == 1 && result.stdout.contains(expected), "\(what): \(result.stdout)")
+        }
+
+        // A purge mark on a payload that is JSON null: payload altered, in all three checks.
+        let seq = try #require(try db.execute("SELECT seq FROM walaudit.event_log WHERE new_row->>'v' = 'v4'").scalar)
+        try harness.tamperAsSuperuser("""
+            UPDATE walaudit.event_log SET purged_at = now(), payload_salt = NULL, row_key = NULL, old_row = NULL, new_row = 'null'
+            WHERE seq = \(seq)
+            """)
+        let verdict = try verdicts(harness, key: key, checkpoints: checkpoints)
+        #expect(verdict.sql[0] == "f" && verdict.sql[1] == seq && verdict.sql[2]?.hasPrefix("payload altered") == true, "\(verdict.sql)")
+        #expect(verdict.store.status == 1 && verdict.store.stdout.contains("TAMPERED at seq \(seq): payload altered"), "\(verdict.store.stdout)")
+        #expect(verdict.bundle.status == 1 && verdict.bundle.stdout.contains("(seq \(seq)): payload altered: seq \(seq) is marked purged"),
+                "\(verdict.bundle.stdout)")
     }
 }
