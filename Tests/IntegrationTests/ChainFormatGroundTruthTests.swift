@@ -261,4 +261,45 @@ import TestSupport
         #expect(verdict.bundle.status == 1 && verdict.bundle.stdout.contains("(seq \(seq)): payload altered: seq \(seq) is marked purged"),
                 "\(verdict.bundle.stdout)")
     }
+
+    /// A checkpoint directory whose file another chain wrote, or whose
+    /// last line another key signed, is refused: the worker does not start,
+    /// and the file stays as it was (chain-format.md, "Checkpoints").
+    @Test func aCheckpointFileOfAnotherChainOrKeyIsRefused() throws {
+        let (harness, key, checkpoints) = try setUp("CREATE TABLE t (id integer PRIMARY KEY)")
+        let worker = try harness.startWorker()
+        try harness.database.connection.execute("INSERT INTO t VALUES (1)")
+        try harness.waitForEvents(atLeast: 2)
+        #expect(worker.stop() == 0, "\(worker.log)")
+        try signHead(harness, key: key, checkpoints: checkpoints)
+        let file = checkpoints + "/checkpoints.jsonl"
+        let before = try String(contentsOfFile: file, encoding: .utf8)
+        #expect(!before.isEmpty)
+        let otherKey = key + ".other"
+        #expect(try run(["keygen", "--out", otherKey]).status == 0)
+
+        let otherChain = try WalauditHarness.make()
+        let cases: [(String, WalauditHarness, String, String)] = [
+            ("another chain's file", otherChain, key, "belongs to chain"),
+            ("another chain's file, the other key", otherChain, otherKey, "belongs to chain"),
+            ("this chain's file, another key", harness, otherKey, "is not signed by --signing-key"),
+        ]
+        for (what, store, signingKey, expected) in cases {
+            let refused = try store.startWorker(["--checkpoint-dir", checkpoints, "--signing-key", signingKey,
+                                                 "--checkpoint-interval", "0.2"])
+            // It stops by itself, saying why; a worker that does not (it signs on) is stopped after a while.
+            let deadline = Date().addingTimeInterval(20)
+            while !refused.log.contains(expected) && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            #expect(refused.stop() != 0, "\(what): \(refused.log)")
+            #expect(refused.log.contains(expected) && refused.log.contains("new --checkpoint-dir"), "\(what): \(refused.log)")
+            #expect(try String(contentsOfFile: file, encoding: .utf8) == before, "\(what): the file changed")
+        }
+        // The same chain and key continue the file.
+        try harness.database.connection.execute("INSERT INTO t VALUES (2)")
+        try signHead(harness, key: key, checkpoints: checkpoints, events: 3)
+        let after = try String(contentsOfFile: file, encoding: .utf8)
+        #expect(after.hasPrefix(before) && after.count > before.count)
+        let verified = try run(["verify", "--checkpoints", checkpoints, "--public-key", key + ".pub"] + harness.connectionArguments)
+        #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
+    }
 }
