@@ -46,7 +46,8 @@ public enum EventExport {
         let header = JSONValue.object([
             .init("type", .string("header")), .init("format", .string("walaudit-export/1")), .init("chain_id", .string(chainID)),
             .init("since", .string(since)), .init("until", .string(until)), .init("table", table.map(JSONValue.string) ?? .null),
-            .init("since_us", .number(try micros(store, since))), .init("until_us", .number(try micros(store, until))),
+            .init("since_us", try micros(store, since).map(JSONValue.number) ?? .null),
+            .init("until_us", try micros(store, until).map(JSONValue.number) ?? .null),
             .init("first_seq", .number(String(first))), .init("last_seq", .number(String(last))), .init("events", .number(String(count))),
         ])
         write(Array(header.serialized.utf8) + [0x0A])
@@ -91,13 +92,19 @@ public enum EventExport {
             var value: String
             switch field.columnType {
             case .timestamptz:
-                // ISO 8601 text for reading; the bundle key holds the hashed microseconds
-                members.append("'\(field.name)', to_char(\(column) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
-                value = "(extract(epoch FROM \(column)) * 1000000)::bigint"
+                // ISO 8601 text for reading; the bundle key holds the hashed
+                // microseconds, or null for a time with no encoding
+                members.append("'\(field.name)', \(readableTime(column))")
+                value = "CASE WHEN isfinite(\(column)) AND \(column) <= '294247-01-10 04:00:54.775807+00' THEN (extract(epoch FROM \(column)) * 1000000)::bigint END"
             case .inet: value = "CASE WHEN \(column) IS NOT NULL THEN format('%s', \(column)) END"  // 127.0.0.1, not 127.0.0.1/32
             case .pgLSN: value = column + "::text"
             case .bytea: value = "encode(\(column), 'hex')"
-            case .bigint, .integer, .text, .textArray, .jsonb: value = column
+            case .textArray:
+                // An array of more dimensions or another lower bound has no
+                // encoding (the store check calls it event altered): its text
+                // form, a string, tells the bundle check the same.
+                value = "CASE WHEN array_ndims(\(column)) > 1 OR array_lower(\(column), 1) <> 1 THEN to_jsonb(\(column)::text) ELSE to_jsonb(\(column)) END"
+            case .bigint, .integer, .text, .jsonb: value = column
             }
             if field.role == .payload || field == .payloadSalt { value = "CASE WHEN \(full) THEN \(value) END" }
             members.append("'\(field.bundleKey)', \(value)")
@@ -109,6 +116,21 @@ public enum EventExport {
         }
         members.append("'\(BundleVerifier.jsonNullsKey)', array_remove(ARRAY[\(jsonNulls.joined(separator: ", "))]::text[], NULL)")
         return "json_build_object(" + members.joined(separator: ", ") + ")::text"
+    }
+
+    /// A timestamptz column as `PostgresTimestamp.iso8601` prints it, for any
+    /// finite value (to_char's YYYY prints 44 BC as 0044, iso8601 -0043),
+    /// and as `infinity`/`-infinity` (which have no encoding) otherwise.
+    static func readableTime(_ column: String) -> String {
+        let utc = "(\(column) AT TIME ZONE 'UTC')"
+        return """
+            CASE WHEN NOT isfinite(\(column)) THEN \(column)::text
+                 WHEN \(column) >= '0001-01-01 00:00:00+00' THEN to_char(\(utc), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+                 ELSE CASE WHEN to_char(\(utc), 'YYYY') = '0001' THEN '0000'
+                           ELSE '-' || lpad((to_char(\(utc), 'YYYY')::integer - 1)::text, 4, '0') END
+                      || to_char(\(utc), '-MM-DD"T"HH24:MI:SS.US"Z"')
+            END
+            """
     }
 
     /// The CSV's columns for reading (not for verifying): header and
@@ -139,7 +161,10 @@ public enum EventExport {
         }
     }
 
-    static func micros(_ store: Connection, _ time: String) throws -> String {
-        try store.execute("SELECT (extract(epoch FROM $1::timestamptz) * 1000000)::bigint", [time]).scalar ?? "0"
+    /// Microseconds since 1970 of a bound; nil (no bound) for ±infinity.
+    static func micros(_ store: Connection, _ time: String) throws -> String? {
+        try store.execute("""
+            SELECT CASE WHEN isfinite($1::timestamptz) THEN (extract(epoch FROM $1::timestamptz) * 1000000)::bigint END
+            """, [time]).scalar
     }
 }

@@ -74,17 +74,18 @@ public struct BinaryCopyWriter {
         patch(Int32(out.count - lengthAt - 4), at: lengthAt)
     }
 
-    /// text[]: one dimension (none when empty), no NULL elements.
-    public mutating func textArray(_ items: [String]?) {
+    /// text[]: one dimension (none when empty), lower bound 1; a nil
+    /// element is a NULL element.
+    public mutating func textArray(_ items: [String?]?) {
         guard let items else { return null() }
         let lengthAt = out.count
         int32(0)
-        int32(items.isEmpty ? 0 : 1)  // dimensions
-        int32(0)                      // no NULLs
-        int32(25)                     // element type: text
+        int32(items.isEmpty ? 0 : 1)                  // dimensions
+        int32(items.contains { $0 == nil } ? 1 : 0)   // has NULLs
+        int32(25)                                     // element type: text
         if !items.isEmpty {
             int32(Int32(items.count))
-            int32(1)                  // lower bound
+            int32(1)                                  // lower bound
             for item in items { text(item) }
         }
         patch(Int32(out.count - lengthAt - 4), at: lengthAt)

@@ -44,6 +44,16 @@ public indirect enum JSONValue: Equatable, Sendable {
         return members.first(where: { $0.key.hasSameBytes(as: key) })?.value
     }
 
+    /// The first key that appears twice among this object's own members
+    /// (by its bytes), if any. `self[key]` reads the first of them, while
+    /// other JSON readers (jq, Python) keep the last.
+    public var repeatedKey: String? {
+        guard case .object(let members) = self else { return nil }
+        var seen = Set<[UInt8]>()
+        for member in members where !seen.insert(Array(member.key.utf8)).inserted { return member.key }
+        return nil
+    }
+
     /// Compact JSON text.
     public var serialized: String {
         var out: [UInt8] = []

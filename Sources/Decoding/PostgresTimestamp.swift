@@ -13,11 +13,19 @@ public struct PostgresTimestamp: Hashable, Comparable, Sendable, CustomStringCon
         self.microsecondsSinceEpoch = microsecondsSinceEpoch
     }
 
+    /// The last instant whose microseconds since 1970 fit an Int64,
+    /// 294247-01-10T04:00:54.775807Z (PostgreSQL's own range goes on to
+    /// 294276; the chain's timestamps end here).
+    public static let latestEncodable = PostgresTimestamp(microsecondsSinceEpoch: .max)
+
     public static func < (a: Self, b: Self) -> Bool {
         a.microsecondsSinceEpoch < b.microsecondsSinceEpoch
     }
 
-    /// ISO 8601 in UTC with six fractional digits, e.g. `2026-11-28T05:00:00.123456Z`.
+    /// ISO 8601 in UTC with six fractional digits, e.g. `2026-11-28T05:00:00.123456Z`,
+    /// in the proleptic Gregorian calendar: the year has at least four digits,
+    /// years before 1 are numbered astronomically and signed (1 BC is `0000`,
+    /// 44 BC `-0043`). Every Int64 has one.
     public var iso8601: String {
         let micros = microsecondsSinceEpoch
         let (seconds, fraction) = micros.quotientAndRemainder(dividingBy: 1_000_000)
@@ -102,6 +110,7 @@ public struct PostgresTimestamp: Hashable, Comparable, Sendable, CustomStringCon
 }
 
 private func pad(_ value: Int64, _ width: Int) -> String {
+    if value < 0 { return "-" + pad(-value, width) }
     let digits = String(value)
     return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
 }

@@ -39,7 +39,9 @@ public struct AuditEvent: Equatable, Sendable {
     public var operation: Operation
     public var schemaName: String?
     public var tableName: String?
-    public var changedColumns: [String]?
+    /// The columns a change touched. The store's `text[]` admits NULL
+    /// elements, so the chain does (the worker writes none).
+    public var changedColumns: [String?]?
     public var actor: Actor
     public var xid: Int64?
     /// Commit LSN of the source transaction.
@@ -52,7 +54,7 @@ public struct AuditEvent: Equatable, Sendable {
     public var newRow: JSONValue?
 
     public init(eventTime: PostgresTimestamp, operation: Operation, schemaName: String? = nil, tableName: String? = nil,
-                changedColumns: [String]? = nil, actor: Actor = .unknown, xid: Int64? = nil, lsn: LSN? = nil,
+                changedColumns: [String?]? = nil, actor: Actor = .unknown, xid: Int64? = nil, lsn: LSN? = nil,
                 lsnPosition: Int64? = nil, rowKey: JSONValue? = nil, oldRow: JSONValue? = nil, newRow: JSONValue? = nil) {
         (self.eventTime, self.operation, self.schemaName, self.tableName) = (eventTime, operation, schemaName, tableName)
         (self.changedColumns, self.actor, self.xid, self.lsn, self.lsnPosition) = (changedColumns, actor, xid, lsn, lsnPosition)

@@ -41,6 +41,10 @@ public struct BundleVerifier {
         guard let json = try? JSONValue(parsing: text), case .string(let type)? = json["type"] else {
             return fail(nil, "line \(line) is not a bundle record")
         }
+        // Read here the first, by jq or Python the last: one line, two meanings.
+        if let key = json.repeatedKey {
+            return fail(Self.int(json[EventField.seq.name]), "line \(line) has the key \"\(key)\" twice (JSON readers disagree on which counts): altered")
+        }
         guard !finished else { return fail(nil, "records after the checkpoint") }
         if type == "header" && header == nil && line == 1 {
             guard json["format"] == .string("walaudit-export/1") else { return fail(nil, "not a walaudit-export/1 bundle") }
@@ -62,8 +66,7 @@ public struct BundleVerifier {
 
     private mutating func checkEvent(_ record: JSONValue, full: Bool) -> Bool {
         guard let seq = Self.int(record[EventField.seq.name]), let hash = Self.hex(record[EventField.hash.name]),
-              let prevHash = Self.hex(record[EventField.prevHash.name]), Self.hex(record[EventField.payloadDigest.name]) != nil,
-              let time = Self.int(record[EventField.eventTime.bundleKey]) else {
+              let prevHash = Self.hex(record[EventField.prevHash.name]), Self.hex(record[EventField.payloadDigest.name]) != nil else {
             return fail(Self.int(record[EventField.seq.name]), "a record lacks a chain field")
         }
         // Kinds and seqs as the store check names them (docs/chain-format.md).
@@ -76,7 +79,9 @@ public struct BundleVerifier {
             return fail(seq, "link broken: prev_hash of seq \(seq) is not the hash of seq \(seq - 1)")
         }
         let purged = record["purged"] == .bool(true)
-        let holdsPayload = ([EventField.payloadSalt] + EventField.payload).contains { (record[$0.bundleKey] ?? .null) != .null }
+        // A payload field listed in json_nulls holds JSON null: a payload, as in the store check.
+        let holdsPayload = (record[EventField.payloadSalt.bundleKey] ?? .null) != .null
+            || EventField.payload.contains { Self.value($0, in: record) != .null }
         if purged && holdsPayload {
             // Otherwise marking an event purged would hide an altered payload (as in the store check).
             return fail(seq, "payload altered: seq \(seq) is marked purged but still holds a payload")
@@ -92,12 +97,17 @@ public struct BundleVerifier {
                 return fail(seq, "payload altered: row_key, old_row or new_row of seq \(seq) does not match its digest")
             }
         }
+        // null: the store holds a time with no encoding (±infinity, or past the range), as the store check says.
+        guard let time = Self.int(record[EventField.eventTime.bundleKey]) else {
+            return fail(seq, "event altered: event_time (±infinity, or after \(PostgresTimestamp.latestEncodable.iso8601)) of seq \(seq) has no encoding in the chain, so no hash can vouch for it")
+        }
         guard Self.digest(Chain.eventDomain, prevHash, EventField.hashed, of: record) == hash else {
             return fail(seq, "event altered: a field of seq \(seq) does not match its hash")
         }
         // The readable time must say what the hashed microseconds say.
-        if case .string(let text)? = record[EventField.eventTime.name], text != PostgresTimestamp(microsecondsSinceEpoch: time).iso8601 {
-            return fail(seq, "event altered: event_time of seq \(seq) (\(text)) is not its hashed event_time_us")
+        let readable = PostgresTimestamp(microsecondsSinceEpoch: time).iso8601
+        guard case .string(let text)? = record[EventField.eventTime.name], text == readable else {
+            return fail(seq, "event altered: event_time of seq \(seq) (\(record[EventField.eventTime.name]?.serialized ?? "missing")) is not its hashed event_time_us (\(readable))")
         }
         if full != matchesHeader(record, time: time) {
             return fail(seq, full ? "seq \(seq) is exported in full but lies outside the export's range"
@@ -144,9 +154,17 @@ public struct BundleVerifier {
         case (.timestamptz, .number(let text)): return Int64(text).map { .timestamp(PostgresTimestamp(microsecondsSinceEpoch: $0)) }
         case (.text, .string(let text)), (.inet, .string(let text)): return .text(text)
         case (.textArray, .array(let items)):
-            var texts: [String] = []
-            for case .string(let text) in items { texts.append(text) }
-            return texts.count == items.count ? .textArray(texts) : nil
+            // Strings and nulls (NULL elements); anything else (a nested
+            // array: more than one dimension) is no text array of the chain.
+            var texts: [String?] = []
+            for item in items {
+                switch item {
+                case .string(let text): texts.append(text)
+                case .null: texts.append(nil)
+                default: return nil
+                }
+            }
+            return .textArray(texts)
         case (.jsonb, _): return .json(json)
         case (.bytea, .string(let text)): return Hex.decode(text).map(ChainValue.bytes)
         default: return nil
@@ -154,8 +172,11 @@ public struct BundleVerifier {
     }
 
     private func matchesHeader(_ record: JSONValue, time: Int64) -> Bool {
-        guard let header, let since = Self.int(header["since_us"]), let until = Self.int(header["until_us"]) else { return false }
-        guard time >= since && time < until else { return false }
+        guard let header else { return false }
+        // A null bound is no bound (--since -infinity, --until infinity); a missing one matches nothing.
+        func bound(_ key: String) -> Int64?? { header[key] == .null ? .some(nil) : Self.int(header[key]).map { $0 } }
+        guard let since = bound("since_us"), let until = bound("until_us") else { return false }
+        guard time >= since ?? .min && until.map({ time < $0 }) ?? true else { return false }
         guard case .string(let table)? = header["table"] else { return true }
         func text(_ field: EventField) -> String { if case .string(let s)? = record[field.name] { s } else { "" } }
         return table == text(.schemaName) + "." + text(.tableName)

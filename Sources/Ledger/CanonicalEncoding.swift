@@ -85,7 +85,8 @@ public struct CanonicalEncoder: Sendable {
         int64(t.microsecondsSinceEpoch)
     }
 
-    public mutating func textArray(_ items: [String]?) {
+    /// A text array field: each element a text field, a NULL element the NULL field.
+    public mutating func textArray(_ items: [String?]?) {
         guard let items else { return null() }
         textArray { e in for item in items { e.text(item) } }
     }

@@ -136,6 +136,9 @@ public struct ChainVerifier: Sendable {
                 return fail(seq, "payload altered: row_key, old_row or new_row of seq \(seq) does not match its digest")
             }
         }
+        if let field = stored.unencodableField {
+            return fail(seq, "event altered: \(field) of seq \(seq) has no encoding in the chain, so no hash can vouch for it")
+        }
         encoder.removeAll()
         encoder.raw(Chain.eventDomain)
         encoder.raw(prevHash)

@@ -61,6 +61,9 @@ public struct Checkpoint: Equatable, Sendable {
 
     public init(jsonLine: String) throws {
         let json = try JSONValue(parsing: jsonLine)
+        if let key = json.repeatedKey {
+            throw SigningError("a checkpoint line has the key \"\(key)\" twice (JSON readers disagree on which counts): altered: \(jsonLine.prefix(80))")
+        }
         func string(_ key: String) -> String? { if case .string(let s)? = json[key] { s } else { nil } }
         func number(_ key: String) -> Int64? { if case .number(let n)? = json[key] { Int64(n) } else { nil } }
         guard json["v"] == .number("1"), let chainID = string("chain_id"), let seq = number("seq"),

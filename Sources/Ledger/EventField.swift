@@ -150,7 +150,8 @@ public enum ChainValue: Equatable, Sendable {
     case integer(Int64)
     case timestamp(PostgresTimestamp)
     case text(String)
-    case textArray([String])
+    /// One-dimensional; a NULL element is nil.
+    case textArray([String?])
     case json(JSONValue)
     case bytes([UInt8])
 

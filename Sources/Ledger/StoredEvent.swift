@@ -43,6 +43,28 @@ public struct StoredEvent {
     public var prevHash: UnsafeRawBufferPointer? { field(.prevHash) }
     public var hash: UnsafeRawBufferPointer { field(.hash)! }
 
+    /// Which stored field has no encoding in the chain (docs/chain-format.md,
+    /// "Values with no encoding"), and why; nil if none. The worker never
+    /// writes such a value, and no hash can vouch for it: the event is
+    /// *event altered*. The texts are those of `walaudit.chain_unencodable`.
+    public var unencodableField: String? {
+        if let time = field(.eventTime) {
+            // microseconds since 2000: ±infinity are Int64.max/min; since 1970 must fit an Int64
+            let value = BinaryCopyReader.int64(time, at: 0)
+            if value == .min || value > .max - postgresEpochOffsetMicroseconds {
+                return "event_time (±infinity, or after \(PostgresTimestamp.latestEncodable.iso8601))"
+            }
+        }
+        if let array = field(.changedColumns) {
+            // ndim, has-null flag, element type, then (size, lower bound) per dimension
+            let dimensions = BinaryCopyReader.int32(array, at: 0)
+            if dimensions > 1 || (dimensions == 1 && BinaryCopyReader.int32(array, at: 16) != 1) {
+                return "changed_columns (not a one-dimensional array with lower bound 1)"
+            }
+        }
+        return nil
+    }
+
     /// The bytes the event hash covers, after the domain tag and prev_hash.
     func encodeHashFields(into encoder: inout CanonicalEncoder) throws(JSONSyntaxError) {
         for field in EventField.hashed { try encode(field, into: &encoder) }

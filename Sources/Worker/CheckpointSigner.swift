@@ -45,6 +45,11 @@ final class CheckpointSigner {
         if let other = last?.chainID, other != chainID {
             throw StoreStateError("the checkpoint file \(file.path) belongs to chain \(other), but this audit store is chain \(chainID): give a new chain a new --checkpoint-dir, so its first checkpoint is an explicit genesis")
         }
+        // Linking to a line this key did not sign would leave a file no one
+        // public key verifies (a new key), or continue a forged line.
+        if let last, !last.isSigned(by: try Ed25519.publicKey(of: key)) {
+            throw StoreStateError("the last checkpoint in \(file.path) (seq \(last.seq)) is not signed by --signing-key: it was signed by another key, or altered. `walaudit verify` checks a file with one public key, so a new key needs a new --checkpoint-dir (its first checkpoint an explicit genesis); if the line was altered, keep the file as evidence")
+        }
         // Public: what an auditor gives a stock note verifier (check its key against FILE.pub).
         try file.writeVerifierKey(noteKey.verifierKey)
     }

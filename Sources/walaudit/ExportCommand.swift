@@ -19,10 +19,10 @@ struct ExportCommand: ParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Option(help: ArgumentHelp("Start of the range (commit time, inclusive), e.g. 2026-11-01 or 2026-11-01T12:00Z.", valueName: "time"))
+    @Option(help: ArgumentHelp("Start of the range (commit time, inclusive), e.g. 2026-11-01 or 2026-11-01T12:00Z; --since=-infinity for no start.", valueName: "time"))
     var since: String
 
-    @Option(help: ArgumentHelp("End of the range (exclusive).", valueName: "time"))
+    @Option(help: ArgumentHelp("End of the range (exclusive); infinity for no end.", valueName: "time"))
     var until: String
 
     @Option(help: ArgumentHelp("Only events of this table, as schema.table (names unquoted).", valueName: "table"))

@@ -22,7 +22,7 @@ import TestSupport
                               clientAddr: "10.1.2.\(i)", clientPort: 5000 + Int64(i), backendPID: 6000 + Int64(i))
             return AuditEvent(eventTime: PostgresTimestamp(microsecondsSinceEpoch: 1_795_842_000_123_456 + Int64(i) * 1_000_001),
                               operation: .update, schemaName: "s_schema_\(i)", tableName: "t_table_\(i)",
-                              changedColumns: ["c1_\(i)", "c2_\(i)"], actor: actor, xid: 7000 + Int64(i),
+                              changedColumns: ["c1_\(i)", i == 2 ? nil : "c2_\(i)", "c3_\(i)"], actor: actor, xid: 7000 + Int64(i),
                               lsn: LSN(UInt64(i) << 32 | 0x100), lsnPosition: 8000 + Int64(i),
                               rowKey: .object([.init("k", .number(String(i)))]),
                               oldRow: .object([.init("o", .string("old \(i)"))]),
@@ -108,5 +108,27 @@ import TestSupport
             #expect(sql.firstBadSeq == seq && sql.problem?.hasPrefix(expected) == true, "\(field.name): SQL says \(sql)")
             #expect(sql == swift, "\(field.name): SQL says \(sql), Swift says \(swift)")
         }
+
+        // Values with no encoding (docs/chain-format.md): the same finding from both.
+        for (what, tampering) in Self.unencodable {
+            try store.execute("BEGIN")
+            defer { _ = try? store.execute("ROLLBACK") }
+            try store.execute("""
+                ALTER TABLE walaudit.event_log DISABLE TRIGGER ALL;
+                UPDATE walaudit.event_log SET \(tampering) WHERE seq = \(middle)
+                """)
+            let sql = try Self.sqlVerify(store, fromSeq: nil)
+            let swift = try Self.swiftVerify(store, fromSeq: nil)
+            #expect(swift.firstBadSeq == middle && swift.problem?.hasPrefix("event altered: \(what)") == true, "\(what): Swift says \(swift)")
+            #expect(sql == swift, "\(what): SQL says \(sql), Swift says \(swift)")
+        }
     }
+
+    /// Stored values the chain has no encoding for: the field, and an UPDATE storing one.
+    static let unencodable: [(String, String)] = [
+        ("event_time", "event_time = 'infinity'"), ("event_time", "event_time = '-infinity'"),
+        ("event_time", "event_time = '294247-01-10 04:00:54.775808+00'"),  // a microsecond past the last encodable one
+        ("changed_columns", "changed_columns = ARRAY[changed_columns]"),  // the same elements, two dimensions
+        ("changed_columns", "changed_columns = ('[0:2]=' || changed_columns::text)::text[]"),  // lower bound 0
+    ]
 }

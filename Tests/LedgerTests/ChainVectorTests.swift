@@ -70,9 +70,52 @@ import Testing
                  [UInt8](repeating: 0xC3, count: 16), false)]
     }
 
-    static func vectorsFromLedger() -> [[String: Any]] {
+    /// docs/value-vectors.json: a chain of its own whose events hold values
+    /// at the edges of the rules (a file apart, so the seven above and the
+    /// checkpoint over them stay as they are).
+    static let valueVectorsPath = URL(fileURLWithPath: vectorsPath).deletingLastPathComponent()
+        .appendingPathComponent("value-vectors.json").path
+
+    static func valueInputs() -> [(name: String, event: AuditEvent, salt: [UInt8], purged: Bool)] {
+        let time = PostgresTimestamp(microsecondsSinceEpoch: 1_795_842_000_123_456)  // 2026-11-28T05:00:00.123456Z
+        let clerk = Actor(dbUser: "clerk", roleName: "clerk", applicationName: "psql", clientAddr: "127.0.0.1",
+                          clientPort: 50000, backendPID: 4243)
+        // Arrays: a text[] column is a JSON string of PostgreSQL's array
+        // output (a NULL element prints NULL, the text "NULL" prints quoted,
+        // an empty array {}); the text-array field changed_columns with a
+        // NULL element (the store's text[] admits one; the worker writes none).
+        let arrays = AuditEvent(eventTime: time, operation: .update, schemaName: "public", tableName: "docs",
+                                changedColumns: ["tags", nil, "b c"], actor: clerk, xid: 800, lsn: LSN(0x0000_0002_0000_0010),
+                                lsnPosition: 1, rowKey: .object([.init("id", .number("1"))]),
+                                oldRow: .object([.init("id", .number("1")), .init("tags", .string("{a}")), .init("empty", .null)]),
+                                newRow: .object([.init("id", .number("1")), .init("tags", .string("{a,NULL,\"b c\"}")),
+                                                 .init("empty", .string("{}")), .init("null_only", .string("{NULL}")),
+                                                 .init("null_text", .string("{\"NULL\"}")), .init("ints", .string("{1,NULL,3}"))]))
+        // Timestamps: ±infinity (and NaN, Infinity) in a row image are JSON
+        // strings of the text output; an event_time before year 1 (44 BC,
+        // written -0043); the last instant the chain can encode (Int64.max).
+        let infinities = AuditEvent(eventTime: PostgresTimestamp(microsecondsSinceEpoch: -63_517_780_800_000_000), operation: .insert,
+                                    schemaName: "public", tableName: "terms", changedColumns: ["id", "valid_from", "valid_until", "day", "score", "amount"],
+                                    actor: clerk, xid: 801, lsn: LSN(0x0000_0002_0000_0020), lsnPosition: 1,
+                                    rowKey: .object([.init("id", .number("2"))]),
+                                    newRow: .object([.init("id", .number("2")), .init("valid_from", .string("-infinity")),
+                                                     .init("valid_until", .string("infinity")), .init("day", .string("infinity")),
+                                                     .init("score", .string("-Infinity")), .init("amount", .string("NaN"))]))
+        let latest = AuditEvent(eventTime: PostgresTimestamp(microsecondsSinceEpoch: .max), operation: .gap,
+                                newRow: .object([.init("reason", .string("the last encodable instant"))]))
+        return [("text arrays: NULL elements in changed_columns and in text[] values, an empty array", arrays,
+                 [UInt8](repeating: 0x11, count: 16), false),
+                ("timestamps: ±infinity and NaN in a row image, an event_time in 44 BC", infinities,
+                 [UInt8](repeating: 0x22, count: 16), false),
+                ("timestamps: the last encodable event_time, 294247-01-10T04:00:54.775807Z", latest,
+                 [UInt8](repeating: 0x33, count: 16), false)]
+    }
+
+    static func vectorsFromLedger() -> [[String: Any]] { vectors(of: inputs()) }
+
+    static func vectors(of inputs: [(name: String, event: AuditEvent, salt: [UInt8], purged: Bool)]) -> [[String: Any]] {
         var chain = Chain()
-        return inputs().map { input in
+        return inputs.map { input in
             let chained = chain.append(input.event, salt: input.salt)
             var vector: [String: Any] = [
                 "name": input.name, "seq": chained.seq, "prev_hash": hex(chained.prevHash),
@@ -148,12 +191,23 @@ import Testing
     }
 
     @Test func vectorsMatchTheDocumentedEncoding() throws {
+        try Self.checkVectorFile(Self.vectorsPath, inputs: Self.inputs(), count: 7)
+    }
+
+    @Test func valueVectorsMatchTheDocumentedEncoding() throws {
+        try Self.checkVectorFile(Self.valueVectorsPath, inputs: Self.valueInputs(), count: 3)
+    }
+
+    /// Checks a vector file with `DocumentVerifier`, then that Ledger makes
+    /// exactly that file from `inputs`.
+    static func checkVectorFile(_ path: String, inputs: [(name: String, event: AuditEvent, salt: [UInt8], purged: Bool)],
+                                count: Int) throws {
         if ProcessInfo.processInfo.environment["WALAUDIT_WRITE_VECTORS"] == "1" {
-            let data = try JSONSerialization.data(withJSONObject: Self.vectorsFromLedger(), options: [.prettyPrinted, .sortedKeys])
-            try data.write(to: URL(fileURLWithPath: Self.vectorsPath))
+            let data = try JSONSerialization.data(withJSONObject: vectors(of: inputs), options: [.prettyPrinted, .sortedKeys])
+            try data.write(to: URL(fileURLWithPath: path))
         }
-        let stored = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.vectorsPath))) as? [[String: Any]])
-        #expect(stored.count == 7)
+        let stored = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [[String: Any]])
+        #expect(stored.count == count)
         var previous = [UInt8](repeating: 0, count: 32)
         for vector in stored {
             let name = vector["name"] as? String ?? "?"
@@ -165,6 +219,9 @@ import Testing
                 #expect(hex(DocumentVerifier.payloadPreimage(event, salt: salt)) == vector["payload_bytes"] as? String, "\(name): payload bytes")
                 #expect(DocumentVerifier.payloadDigest(event, salt: salt) == digest, "\(name): payload digest")
             }
+            // The readable time says the hashed microseconds.
+            #expect(DocumentVerifier.readableTime((event["event_time_us"] as! NSNumber).int64Value) == event["event_time"] as? String,
+                    "\(name): event_time")
             let preimage = DocumentVerifier.eventPreimage(event, seq: vector["seq"] as! Int, prevHash: previous, payloadDigest: digest)
             #expect(hex(preimage) == vector["hashed_bytes"] as? String, "\(name): hashed bytes")
             let hash = Crypto.sha256(preimage)
@@ -172,8 +229,9 @@ import Testing
             previous = hash
         }
         // And Ledger produces exactly the stored vectors.
-        let fresh = Self.vectorsFromLedger()
+        let fresh = vectors(of: inputs)
         #expect(fresh.map { $0["hash"] as? String } == stored.map { $0["hash"] as? String })
+        #expect(fresh.map { $0["hashed_bytes"] as? String } == stored.map { $0["hashed_bytes"] as? String })
     }
 }
 
@@ -186,7 +244,8 @@ enum DocumentVerifier {
     static let null: [UInt8] = [0, 0, 0, 0, 0]
     static func text(_ v: Any?) -> [UInt8] { (v as? String).map { field(1, Array($0.utf8)) } ?? null }
     static func integer(_ v: Any?) -> [UInt8] { (v as? NSNumber).map { field(2, i64($0.int64Value)) } ?? null }
-    static func textArray(_ v: Any?) -> [UInt8] { (v as? [String]).map { field(4, $0.flatMap { text($0) }) } ?? null }
+    /// Each element a text field; a NULL element (JSON null) the NULL field.
+    static func textArray(_ v: Any?) -> [UInt8] { (v as? [Any]).map { field(4, $0.flatMap { text($0) }) } ?? null }
     static func json(_ v: Any?) -> [UInt8] {
         guard let v, !(v is NSNull) else { return null }
         let wrapped = v as! [String: Any]
@@ -235,6 +294,31 @@ enum DocumentVerifier {
         while integerPart.count > 1 && integerPart.hasPrefix("0") { integerPart.removeFirst() }
         let zero = (integerPart + fractionPart).allSatisfy { $0 == "0" }
         return (negative && !zero ? "-" : "") + integerPart + (fractionPart.isEmpty ? "" : "." + fractionPart)
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC, proleptic Gregorian, years
+    /// numbered astronomically (1 BC is 0000, 2 BC -0001), at least 4 digits.
+    static func readableTime(_ us: Int64) -> String {
+        let micro = ((us % 1_000_000) + 1_000_000) % 1_000_000
+        let seconds = (us - micro) / 1_000_000  // exact: floor division
+        let secondOfDay = ((seconds % 86_400) + 86_400) % 86_400
+        var days = (seconds - secondOfDay) / 86_400
+        // Civil date from days since 1970-01-01, counted by 400-year cycles from 0000-03-01.
+        days += 719_468
+        let cycle = (days >= 0 ? days : days - 146_096) / 146_097
+        let dayOfCycle = days - cycle * 146_097
+        let yearOfCycle = (dayOfCycle - dayOfCycle / 1460 + dayOfCycle / 36_524 - dayOfCycle / 146_096) / 365
+        let dayOfYear = dayOfCycle - (365 * yearOfCycle + yearOfCycle / 4 - yearOfCycle / 100)
+        let monthFromMarch = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthFromMarch + 2) / 5 + 1
+        let month = monthFromMarch < 10 ? monthFromMarch + 3 : monthFromMarch - 9
+        let year = yearOfCycle + cycle * 400 + (month <= 2 ? 1 : 0)
+        func digits(_ n: Int64, _ width: Int) -> String {
+            let text = String(n.magnitude)
+            return (n < 0 ? "-" : "") + String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return digits(year, 4) + "-" + digits(month, 2) + "-" + digits(day, 2) + "T" + digits(secondOfDay / 3600, 2) + ":"
+            + digits(secondOfDay / 60 % 60, 2) + ":" + digits(secondOfDay % 60, 2) + "." + digits(micro, 6) + "Z"
     }
 
     static func payloadPreimage(_ e: [String: Any], salt: [UInt8]) -> [UInt8] {
@@ -291,7 +375,7 @@ func eventJSON(_ e: AuditEvent, purged: Bool) -> [String: Any] {
     return [
         "event_time_us": e.eventTime.microsecondsSinceEpoch, "event_time": e.eventTime.iso8601,
         "operation": e.operation.rawValue, "schema_name": opt(e.schemaName), "table_name": opt(e.tableName),
-        "changed_columns": opt(e.changedColumns), "db_user": opt(e.actor.dbUser), "role_name": opt(e.actor.roleName),
+        "changed_columns": opt(e.changedColumns.map { $0.map { $0 ?? NSNull() as Any } }), "db_user": opt(e.actor.dbUser), "role_name": opt(e.actor.roleName),
         "app_user": opt(e.actor.appUser), "app_context": wrap(e.actor.appContext),
         "application_name": opt(e.actor.applicationName), "client_addr": opt(e.actor.clientAddr),
         "client_port": opt(e.actor.clientPort), "backend_pid": opt(e.actor.backendPID), "xid": opt(e.xid),

@@ -84,6 +84,22 @@ AS $$
         || walaudit.chain_integer(e.lsn_position) || walaudit.chain_field(3, e.payload_digest))
 $$;
 
+-- Which field of a stored event has no encoding (docs/chain-format.md,
+-- "Values with no encoding"), or NULL: event_time must be finite and at most
+-- 294247-01-10 04:00:54.775807 UTC (its microseconds since 1970 an int8);
+-- changed_columns must be NULL, empty or one-dimensional with lower bound 1
+-- (a NULL element is encodable). Such
+-- an event is *event altered*: the worker writes no such value and no hash
+-- can vouch for one. The texts are those of `StoredEvent.unencodableField`.
+CREATE OR REPLACE FUNCTION walaudit.chain_unencodable(e walaudit.event_log) RETURNS text
+    LANGUAGE sql IMMUTABLE SET search_path = pg_catalog
+AS $$
+    SELECT CASE WHEN NOT isfinite(e.event_time) OR e.event_time > '294247-01-10 04:00:54.775807+00'
+                THEN 'event_time (±infinity, or after 294247-01-10T04:00:54.775807Z)'
+                WHEN NOT coalesce(array_ndims(e.changed_columns) = 1 AND array_lower(e.changed_columns, 1) = 1, true)
+                THEN 'changed_columns (not a one-dimensional array with lower bound 1)' END
+$$;
+
 -- Rechecks the chain from from_seq to to_seq (default: all of it). First,
 -- when checking from the start, that no row lies before seq 1: seqs start
 -- at 1 and the chain is read from there, so such a row (inserted by someone
@@ -142,6 +158,13 @@ BEGIN
             ok := false;
             first_bad_seq := e.seq;
             problem := format('payload altered: row_key, old_row or new_row of seq %s does not match its digest', e.seq);
+            RETURN NEXT; RETURN;
+        END IF;
+        IF walaudit.chain_unencodable(e) IS NOT NULL THEN
+            ok := false;
+            first_bad_seq := e.seq;
+            problem := format('event altered: %s of seq %s has no encoding in the chain, so no hash can vouch for it',
+                              walaudit.chain_unencodable(e), e.seq);
             RETURN NEXT; RETURN;
         END IF;
         IF walaudit.chain_hash(e) <> e.hash THEN
