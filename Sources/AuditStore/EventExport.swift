@@ -51,6 +51,16 @@ public enum EventExport {
             .init("first_seq", .number(String(first))), .init("last_seq", .number(String(last))), .init("events", .number(String(count))),
         ])
         write(Array(header.serialized.utf8) + [0x0A])
+        // The tree before the first record: enough to recompute the tree checkpoint's root offline.
+        if checkpoint[6] != nil {
+            var tree = MerkleStore(store)
+            let before = try tree.frontier(size: first - 1)
+            let line = JSONValue.object([
+                .init("type", .string("tree")), .init("size", .number(String(before.size))),
+                .init("subtrees", .array(before.subtrees.map { .object([.init("level", .number(String($0.level))), .init("hash", .string(Hex.encode($0.hash)))]) })),
+            ])
+            write(Array(line.serialized.utf8) + [0x0A])
+        }
         try copyLines(store, """
             SELECT \(record(full: matches)) FROM walaudit.event_log e
             WHERE e.seq BETWEEN \(first) AND \(checkpointSeq) ORDER BY e.seq

@@ -12,6 +12,8 @@ public struct BundleVerifier {
         public var links = 0
         public var purged = 0
         public var checkpointSeq: Int64?
+        /// The origin of the signed tree checkpoint the records lead to, if the bundle has one.
+        public var treeOrigin: String?
         /// Line number (1-based) and seq of the first problem.
         public var badLine: Int?
         public var badSeq: Int64?
@@ -27,6 +29,8 @@ public struct BundleVerifier {
     private var line = 0
     private var firstFullSeq: Int64?
     private var lastFullSeq: Int64?
+    /// The Merkle tree up to the last record, from the `tree` line on.
+    private var tree: MerkleFrontier?
 
     public init(publicKey: [UInt8]) {
         self.publicKey = publicKey
@@ -53,6 +57,7 @@ public struct BundleVerifier {
         }
         guard header != nil else { return fail(nil, "the bundle does not start with its header") }
         switch type {
+        case "tree" where tree == nil && expectedSeq == nil: return startTree(json)
         case "event", "link": return checkEvent(json, full: type == "event")
         case "checkpoint": return checkCheckpoint(json)
         default: return fail(nil, "unexpected \(type) record on line \(line)")
@@ -120,8 +125,30 @@ public struct BundleVerifier {
         } else {
             report.links += 1
         }
+        if tree != nil { tree!.append(leafHash: MerkleTree.leafHash(hash)) }
         expectedSeq = seq + 1
         previousHash = hash
+        return true
+    }
+
+    /// The `tree` line: the Merkle tree of the events before the first
+    /// record, as the roots of its complete subtrees, so that the tree
+    /// checkpoint's root can be recomputed from the records that follow.
+    private mutating func startTree(_ json: JSONValue) -> Bool {
+        guard let size = Self.int(json["size"]), case .array(let items)? = json["subtrees"] else {
+            return fail(nil, "the tree record cannot be read")
+        }
+        var subtrees: [(level: Int, hash: [UInt8])] = []
+        for item in items {
+            guard let level = Self.int(item["level"]), (0...62).contains(level), let hash = Self.hex(item["hash"]), hash.count == 32 else {
+                return fail(nil, "the tree record cannot be read")
+            }
+            subtrees.append((Int(level), hash))
+        }
+        guard let frontier = MerkleFrontier(size: size, subtrees: subtrees) else {
+            return fail(nil, "the tree record's subtrees do not make a tree of \(size) events")
+        }
+        tree = frontier
         return true
     }
 
@@ -200,6 +227,20 @@ public struct BundleVerifier {
         }
         guard let expectedSeq, checkpoint.seq == expectedSeq - 1, checkpoint.head == previousHash else {
             return fail(checkpoint.seq, "the records do not end at the signed head (seq \(checkpoint.seq)): events cut or altered")
+        }
+        // The tree checkpoint: signed by the key, of this size, with the root the records make.
+        do {
+            if let head = try checkpoint.treeHead(publicKey: publicKey) {
+                guard let tree, tree.size == checkpoint.seq else {
+                    return fail(checkpoint.seq, "checkpoint mismatch: the bundle's tree record does not start where its first record does")
+                }
+                guard tree.root == head.root else {
+                    return fail(checkpoint.seq, "checkpoint mismatch: the signed tree root of seq \(checkpoint.seq) is not the root the records make")
+                }
+                report.treeOrigin = head.origin
+            }
+        } catch {
+            return fail(checkpoint.seq, "checkpoint mismatch: \(error)")
         }
         // The header's promise: how many events, from which seq to which.
         let promised = (Self.int(header?["events"]), Self.int(header?["first_seq"]), Self.int(header?["last_seq"]))

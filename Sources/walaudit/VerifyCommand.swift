@@ -166,12 +166,14 @@ struct VerifyCommand: ParsableCommand {
                 .init("ok", .bool(report.ok)), .init("events", .number(String(report.events))),
                 .init("links", .number(String(report.links))), .init("purged", .number(String(report.purged))),
                 .init("checkpoint_seq", report.checkpointSeq.map { .number(String($0)) } ?? .null),
+                .init("tree_origin", report.treeOrigin.map(JSONValue.string) ?? .null),
                 .init("first_bad_seq", report.badSeq.map { .number(String($0)) } ?? .null),
                 .init("line", report.badLine.map { .number(String($0)) } ?? .null),
                 .init("problem", report.problem.map(JSONValue.string) ?? .null),
             ]).serialized)
         } else if report.ok {
-            print("intact: \(report.events) exported events (\(report.purged) purged) and \(report.links) links, up to the signed checkpoint at seq \(report.checkpointSeq ?? 0)")
+            print("intact: \(report.events) exported events (\(report.purged) purged) and \(report.links) links, up to the signed checkpoint at seq \(report.checkpointSeq ?? 0)"
+                  + (report.treeOrigin.map { " and its signed tree root (\($0))" } ?? ""))
         } else {
             print("TAMPERED on line \(report.badLine ?? 0)\(report.badSeq.map { " (seq \($0))" } ?? ""): \(report.problem!)")
         }

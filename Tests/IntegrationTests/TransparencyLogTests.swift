@@ -160,6 +160,31 @@ import TestSupport
         #expect(status == 1 && output.contains("TAMPERED at seq 257: tree node altered"), "\(output)")
     }
 
+    /// A bundle carries the tree before its first record, so its signed
+    /// tree root is recomputed offline.
+    @Test func bundlesCheckTheSignedTreeRootOffline() throws {
+        let trail = try Trail.make(rows: 400)
+        let (since, until) = try trail.store.execute("""
+            SELECT (SELECT event_time FROM walaudit.event_log WHERE seq = 300)::text, (SELECT event_time FROM walaudit.event_log WHERE seq = 350)::text
+            """).rows.map { ($0[0]!, $0[1]!) }[0]
+        let bundle = trail.directory + "/b.jsonl"
+        try trail.harness.expectSuccess(["export", "--since", since, "--until", until, "--out", bundle])
+        func verify() throws -> (Int32, String) {
+            let result = try WalauditBinary.run(["verify", "--bundle", bundle, "--public-key", trail.key + ".pub"])
+            return (result.status, String(decoding: result.stdout, as: UTF8.self) + result.stderr)
+        }
+        var (status, output) = try verify()
+        #expect(status == 0 && output.contains("signed tree root (example.com/walaudit-test)"), "\(output)")
+        var lines = try String(contentsOfFile: bundle, encoding: .utf8).components(separatedBy: "\n")
+        let index = try #require(lines.firstIndex { $0.contains("\"type\":\"tree\"") || $0.contains("\"type\": \"tree\"") })
+        let original = lines[index]
+        let hash = try #require(original.range(of: #"[0-9a-f]{64}"#, options: .regularExpression))
+        lines[index] = original.replacingCharacters(in: hash, with: String(repeating: "0", count: 64))
+        try lines.joined(separator: "\n").write(toFile: bundle, atomically: true, encoding: .utf8)
+        (status, output) = try verify()
+        #expect(status == 1 && output.contains("checkpoint mismatch"), "\(output)")
+    }
+
     @Test func proveWritesAProofThatVerifiesOfflineAndCatchesAlteredEvents() throws {
         let trail = try Trail.make(rows: 300)
         let proofPath = trail.directory + "/e.tlog-proof", eventPath = trail.directory + "/e.json"
