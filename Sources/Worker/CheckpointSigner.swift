@@ -10,7 +10,8 @@ import PostgresClient
 /// (origin, tree size, Merkle root) in a signed note, for stock verifiers.
 /// While the chain does not grow, the heartbeat file is replaced each
 /// interval and the log gets a line only every `idleAppendInterval`, so an
-/// idle year adds ~8,760 lines, not ~525,000. Runs on the writer thread,
+/// idle year adds ~8,760 lines, not ~525,000 (the store records every one,
+/// as before, for `status`). Runs on the writer thread,
 /// between batches.
 final class CheckpointSigner {
     private let file: CheckpointFile
@@ -73,10 +74,11 @@ final class CheckpointSigner {
             try file.writeHeartbeat(checkpoint)
         } else {
             try file.append(checkpoint)
-            try CheckpointLog.record(checkpoint, store.connection)
             last = checkpoint
             lastAppendedAt = monotonicSeconds()
         }
+        // The store records heartbeats too: `status` tells the signer's liveness from it.
+        try CheckpointLog.record(checkpoint, store.connection)
         lastAt = monotonicSeconds()
     }
 }
