@@ -8,6 +8,8 @@ import Synchronization
 /// are split into consecutive ranges, each range is checked by its own
 /// `ChainVerifier` on its own thread, and the ranges are joined in order —
 /// the same report one verifier reading everything in turn would give.
+/// The POLICY events are read first, in the same snapshot, so that every
+/// range can account for its purged events (`PurgeAccounting`).
 public enum StoreVerification {
     /// `verifier` holds the checkpoints to check against and checks the first
     /// range; `connect` opens the extra connections (up to `jobs - 1`; if the
@@ -25,6 +27,8 @@ public enum StoreVerification {
             outside.rowOutsideChain(seq: lowest)
             return outside.report
         }
+        var verifier = verifier
+        verifier.accounting = try PurgeAccounting.read(store)
         let wanted = split(lowest: lowest, highest: highest, jobs: jobs).count
         var connections = [store]
         while connections.count < wanted {

@@ -85,6 +85,64 @@ public struct PostgresTimestamp: Hashable, Comparable, Sendable, CustomStringCon
         microsecondsSinceEpoch = utcSeconds * 1_000_000 + micros
     }
 
+    /// Parses a `timestamptz` as `to_jsonb` writes it (ISO 8601):
+    /// `YYYY-MM-DDTHH:MM:SS[.f]±HH[:MM[:SS]][ BC]`, the year of four digits
+    /// or more; `infinity` and `-infinity` are the largest and smallest
+    /// instants. Returns nil for anything else.
+    public init?(jsonText text: Substring) {
+        if text == "infinity" { microsecondsSinceEpoch = .max; return }
+        if text == "-infinity" { microsecondsSinceEpoch = .min; return }
+        var scanner = TimestampScanner(Array(text.utf8))
+        var year: Int64 = 0
+        var yearDigits = 0
+        while let digit = scanner.digit() {
+            guard yearDigits < 7 else { return nil }
+            year = year * 10 + digit
+            yearDigits += 1
+        }
+        guard yearDigits >= 4, scanner.skip("-"),
+              let month = scanner.digits(exactly: 2), scanner.skip("-"),
+              let day = scanner.digits(exactly: 2), scanner.skip("T"),
+              let hour = scanner.digits(exactly: 2), scanner.skip(":"),
+              let minute = scanner.digits(exactly: 2), scanner.skip(":"),
+              let second = scanner.digits(exactly: 2),
+              (1...12).contains(month), (1...31).contains(day),
+              hour < 24, minute < 60, second < 60
+        else { return nil }
+        var micros: Int64 = 0
+        if scanner.skip(".") {
+            var count = 0
+            while let digit = scanner.digit() {
+                guard count < 6 else { return nil }
+                micros = micros * 10 + digit
+                count += 1
+            }
+            guard count > 0 else { return nil }
+            for _ in count..<6 { micros *= 10 }
+        }
+        let sign: Int64
+        if scanner.skip("+") { sign = 1 } else if scanner.skip("-") { sign = -1 } else { return nil }
+        guard let offsetHours = scanner.digits(exactly: 2) else { return nil }
+        var offsetSeconds = offsetHours * 3600
+        if scanner.skip(":") {
+            guard let offsetMinutes = scanner.digits(exactly: 2) else { return nil }
+            offsetSeconds += offsetMinutes * 60
+            if scanner.skip(":") {
+                guard let extra = scanner.digits(exactly: 2) else { return nil }
+                offsetSeconds += extra
+            }
+        }
+        if scanner.skip(" ") {
+            // 1 BC is year 0 of the proleptic calendar, 2 BC year -1, …
+            guard scanner.skip("B"), scanner.skip("C"), year > 0 else { return nil }
+            year = 1 - year
+        }
+        guard scanner.atEnd else { return nil }
+        let days = Self.daysSinceEpoch(year: year, month: month, day: day)
+        let localSeconds = days * 86_400 + hour * 3600 + minute * 60 + second
+        microsecondsSinceEpoch = (localSeconds - sign * offsetSeconds) * 1_000_000 + micros
+    }
+
     /// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
     static func daysSinceEpoch(year: Int64, month: Int64, day: Int64) -> Int64 {
         let y = month <= 2 ? year - 1 : year

@@ -16,9 +16,12 @@ public struct VerificationReport: Equatable, Sendable {
 
 /// Rechecks events one at a time, in seq order, in constant memory: every
 /// seq follows the last, every prev_hash is the last hash, every payload
-/// matches its digest (unless purged) and every hash matches its event.
+/// matches its digest (unless purged), every hash matches its event and,
+/// given the chain's `accounting`, every purge was made by retention.
 public struct ChainVerifier: Sendable {
     public private(set) var report = VerificationReport()
+    /// What the chain's POLICY events account for; nil: purges are not checked.
+    public var accounting: PurgeAccounting?
     /// nil: take the first event's seq on trust (a range, see `continuation()`).
     private var expectedSeq: Int64?
     private var previousHash: [UInt8]?
@@ -43,6 +46,7 @@ public struct ChainVerifier: Sendable {
     public func continuation() -> ChainVerifier {
         var next = ChainVerifier(fromSeq: nil, previousHash: nil)
         next.anchors = anchors
+        next.accounting = accounting
         return next
     }
 
@@ -150,6 +154,10 @@ public struct ChainVerifier: Sendable {
         }
         if let signed = anchors[seq], !Self.same(signed, hash) {
             return fail(seq, "seq \(seq) differs from its signed checkpoint: the chain from here on was rewritten (or another copy restored)")
+        }
+        if stored.purged, accounting?.accounts(for: stored) == false {
+            return fail(seq, "purged outside retention: the payload of seq \(seq) was purged, but no apply_retention run accounts for it "
+                + "(none purged it under the retention then in force, older than its cutoff, held by no legal hold)")
         }
         if stored.isGap { report.gaps.append(seq) }
         report.checked += 1

@@ -39,6 +39,21 @@ public struct StoredEvent {
     public var holdsPayload: Bool {
         fields[EventField.payloadSalt.rawValue] != nil || EventField.payload.contains { fields[$0.rawValue] != nil }
     }
+    /// Whether this is a row change (INSERT, UPDATE, DELETE, SNAPSHOT): the
+    /// only events retention purges.
+    var isRowChange: Bool {
+        guard let operation = field(.operation) else { return false }
+        return Self.rowChanges.contains { operation.elementsEqual($0.utf8) }
+    }
+    private static let rowChanges = ["INSERT", "UPDATE", "DELETE", "SNAPSHOT"]
+    /// A text column's bytes (nil when NULL).
+    func bytes(_ field: EventField) -> [UInt8]? {
+        self.field(field).map(Array.init)
+    }
+    /// `event_time` in microseconds since 1970 (nil when NULL).
+    var eventTimeMicroseconds: Int64? {
+        field(.eventTime).map { BinaryCopyReader.int64($0, at: 0) &+ postgresEpochOffsetMicroseconds }
+    }
     public var payloadDigest: UnsafeRawBufferPointer? { field(.payloadDigest) }
     public var prevHash: UnsafeRawBufferPointer? { field(.prevHash) }
     public var hash: UnsafeRawBufferPointer { field(.hash)! }

@@ -12,7 +12,8 @@ struct VerifyCommand: ParsableCommand {
         abstract: "Recheck every event of the audit trail against the hash chain.",
         discussion: """
             Recomputes each payload digest and event hash (docs/chain-format.md) in seq order \
-            and checks that no seq is missing and every link holds. With --checkpoints and \
+            and checks that no seq is missing, every link holds and every purged payload was \
+            purged by an apply_retention run the chain's POLICY events allowed. With --checkpoints and \
             --public-key the chain must also end in what the worker signed, so a cut tail or a \
             history rewritten by a superuser is caught too. Exit status: 0 intact, 1 tampered \
             (the first bad seq and what is wrong are printed), 2 error.

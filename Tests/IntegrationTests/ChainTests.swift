@@ -59,6 +59,9 @@ import TestSupport
         ("UPDATE walaudit.event_log SET purged_at = now(), new_row = '{\"id\": 14, \"v\": \"forged\"}' WHERE seq = 14",
          "TAMPERED at seq 14: payload altered"),
         ("DELETE FROM walaudit.event_log WHERE seq = 12", "TAMPERED at seq 12: events missing"),
+        // A purge keeps every hash, but no apply_retention run made this one.
+        ("UPDATE walaudit.event_log SET row_key = NULL, old_row = NULL, new_row = NULL, payload_salt = NULL, purged_at = now() WHERE seq = 15",
+         "TAMPERED at seq 15: purged outside retention"),
         // seqs at the ends of bigint: the ranges of parallel readers must not overflow
         ("UPDATE walaudit.event_log SET seq = -9223372036854775808 WHERE seq = 5",
          "TAMPERED at seq -9223372036854775808: seq -9223372036854775808 is outside the chain"),
@@ -129,17 +132,17 @@ import TestSupport
     }
 
     /// A purged payload leaves its digest behind: both verifiers still pass
-    /// and count the event as purged. (The purge here is done by hand, as
-    /// retention will do it: payload and salt gone, digest kept.)
+    /// and count the events as purged (by apply_retention: a purge by hand
+    /// is a finding, see PurgeAccountingTests).
     @Test func purgedPayloadsStillVerify() throws {
         let harness = try capturedStore()
-        try harness.tamperAsSuperuser("""
-            UPDATE walaudit.event_log SET row_key = NULL, old_row = NULL, new_row = NULL, payload_salt = NULL,
-                   purged_at = now() WHERE seq IN (3, 4, 5)
+        try harness.database.connection.execute("""
+            SELECT walaudit.set_retention('t', '1 day'); SET walaudit.test_now = '2100-01-01';
+            SELECT * FROM walaudit.apply_retention(); RESET walaudit.test_now
             """)
         let cli = try WalauditBinary.run(["verify", "--json"] + harness.connectionArguments)
-        #expect(String(decoding: cli.stdout, as: UTF8.self) == #"{"ok":true,"checked":21,"purged":3,"first_bad_seq":null,"problem":null,"gaps":[]}"# + "\n")
-        #expect(try sqlVerify(harness) == ["t", "21", "3", nil, nil])
+        #expect(String(decoding: cli.stdout, as: UTF8.self) == #"{"ok":true,"checked":23,"purged":20,"first_bad_seq":null,"problem":null,"gaps":[]}"# + "\n")
+        #expect(try sqlVerify(harness) == ["t", "23", "20", nil, nil])
         // Purging is not a licence to alter the metadata that stays.
         try harness.tamperAsSuperuser("UPDATE walaudit.event_log SET db_user = 'x' WHERE seq = 4")
         #expect(try verify(harness).output.contains("TAMPERED at seq 4: event altered"))

@@ -67,6 +67,9 @@ CREATE OR REPLACE FUNCTION walaudit.row_ref(schema_name text, table_name text, r
 -- `row_key = key` implies the predicate).
 CREATE INDEX IF NOT EXISTS event_log_row_ref ON walaudit.event_log (walaudit.row_ref(schema_name, table_name, row_key))
     WHERE row_key IS NOT NULL;
+-- The POLICY events, which verifiers read before the chain to account
+-- for every purged payload (docs/chain-format.md, "Purge accounting").
+CREATE INDEX IF NOT EXISTS event_log_policies ON walaudit.event_log (seq) WHERE operation = 'POLICY';
 -- A table's TRUNCATEs, which have no row key but remove every row.
 CREATE INDEX IF NOT EXISTS event_log_truncates ON walaudit.event_log (schema_name, table_name, seq)
     WHERE operation = 'TRUNCATE';

@@ -76,10 +76,12 @@ $$;
 
 -- Sets how long events of `tbl` (NULL: the default) keep their payload;
 -- keep NULL removes a governance policy. Recorded as a POLICY event with
--- the previous and the new setting.
+-- the previous and the new setting, keep as IntervalStyle postgres prints
+-- it whatever the caller's style, as apply_retention records the policies
+-- it goes by (a verifier compares the two texts).
 CREATE OR REPLACE FUNCTION walaudit.set_retention(tbl regclass, keep interval, mode text DEFAULT 'governance')
     RETURNS void
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog SET IntervalStyle = 'postgres'
 AS $$
 DECLARE
     scope record;
