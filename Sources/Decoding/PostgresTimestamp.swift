@@ -55,34 +55,10 @@ public struct PostgresTimestamp: Hashable, Comparable, Sendable, CustomStringCon
               (1...12).contains(month), (1...31).contains(day),
               hour < 24, minute < 60, second < 60
         else { return nil }
-        var micros: Int64 = 0
-        if scanner.skip(".") {
-            var count = 0
-            while let digit = scanner.digit() {
-                guard count < 6 else { return nil }
-                micros = micros * 10 + Int64(digit)
-                count += 1
-            }
-            guard count > 0 else { return nil }
-            for _ in count..<6 { micros *= 10 }
-        }
-        let sign: Int64
-        if scanner.skip("+") { sign = 1 } else if scanner.skip("-") { sign = -1 } else { return nil }
-        guard let offsetHours = scanner.digits(exactly: 2) else { return nil }
-        var offsetSeconds = offsetHours * 3600
-        if scanner.skip(":") {
-            guard let offsetMinutes = scanner.digits(exactly: 2) else { return nil }
-            offsetSeconds += offsetMinutes * 60
-            if scanner.skip(":") {
-                guard let extra = scanner.digits(exactly: 2) else { return nil }
-                offsetSeconds += extra
-            }
-        }
-        guard scanner.atEnd else { return nil }
+        guard let (micros, offsetSeconds) = scanner.fractionAndOffset(), scanner.atEnd else { return nil }
         let days = Self.daysSinceEpoch(year: year, month: month, day: day)
         let localSeconds = days * 86_400 + hour * 3600 + minute * 60 + second
-        let utcSeconds = localSeconds - sign * offsetSeconds
-        microsecondsSinceEpoch = utcSeconds * 1_000_000 + micros
+        microsecondsSinceEpoch = (localSeconds - offsetSeconds) * 1_000_000 + micros
     }
 
     /// Parses a `timestamptz` as `to_jsonb` writes it (ISO 8601):
@@ -109,29 +85,7 @@ public struct PostgresTimestamp: Hashable, Comparable, Sendable, CustomStringCon
               (1...12).contains(month), (1...31).contains(day),
               hour < 24, minute < 60, second < 60
         else { return nil }
-        var micros: Int64 = 0
-        if scanner.skip(".") {
-            var count = 0
-            while let digit = scanner.digit() {
-                guard count < 6 else { return nil }
-                micros = micros * 10 + digit
-                count += 1
-            }
-            guard count > 0 else { return nil }
-            for _ in count..<6 { micros *= 10 }
-        }
-        let sign: Int64
-        if scanner.skip("+") { sign = 1 } else if scanner.skip("-") { sign = -1 } else { return nil }
-        guard let offsetHours = scanner.digits(exactly: 2) else { return nil }
-        var offsetSeconds = offsetHours * 3600
-        if scanner.skip(":") {
-            guard let offsetMinutes = scanner.digits(exactly: 2) else { return nil }
-            offsetSeconds += offsetMinutes * 60
-            if scanner.skip(":") {
-                guard let extra = scanner.digits(exactly: 2) else { return nil }
-                offsetSeconds += extra
-            }
-        }
+        guard let (micros, offsetSeconds) = scanner.fractionAndOffset() else { return nil }
         if scanner.skip(" ") {
             // 1 BC is year 0 of the proleptic calendar, 2 BC year -1, …
             guard scanner.skip("B"), scanner.skip("C"), year > 0 else { return nil }
@@ -140,7 +94,7 @@ public struct PostgresTimestamp: Hashable, Comparable, Sendable, CustomStringCon
         guard scanner.atEnd else { return nil }
         let days = Self.daysSinceEpoch(year: year, month: month, day: day)
         let localSeconds = days * 86_400 + hour * 3600 + minute * 60 + second
-        microsecondsSinceEpoch = (localSeconds - sign * offsetSeconds) * 1_000_000 + micros
+        microsecondsSinceEpoch = (localSeconds - offsetSeconds) * 1_000_000 + micros
     }
 
     /// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
@@ -201,5 +155,34 @@ private struct TimestampScanner {
             value = value * 10 + d
         }
         return value
+    }
+
+    /// `[.f…]±HH[:MM[:SS]]` after the seconds: the microseconds (up to 6
+    /// digits of fraction) and the signed UTC offset in seconds.
+    mutating func fractionAndOffset() -> (micros: Int64, offsetSeconds: Int64)? {
+        var micros: Int64 = 0
+        if skip(".") {
+            var count = 0
+            while let d = digit() {
+                guard count < 6 else { return nil }
+                micros = micros * 10 + d
+                count += 1
+            }
+            guard count > 0 else { return nil }
+            for _ in count..<6 { micros *= 10 }
+        }
+        let sign: Int64
+        if skip("+") { sign = 1 } else if skip("-") { sign = -1 } else { return nil }
+        guard let hours = digits(exactly: 2) else { return nil }
+        var offset = hours * 3600
+        if skip(":") {
+            guard let minutes = digits(exactly: 2) else { return nil }
+            offset += minutes * 60
+            if skip(":") {
+                guard let seconds = digits(exactly: 2) else { return nil }
+                offset += seconds
+            }
+        }
+        return (micros, sign * offset)
     }
 }

@@ -125,7 +125,7 @@ public struct BundleVerifier {
         } else {
             report.links += 1
         }
-        if tree != nil { tree!.append(leafHash: MerkleTree.leafHash(hash)) }
+        if tree != nil { hash.withUnsafeBytes { _ = tree!.append(leafData: $0) } }
         expectedSeq = seq + 1
         previousHash = hash
         return true

@@ -91,6 +91,16 @@ public enum MerkleTree {
         return nodeHash(left, right)
     }
 
+    /// The complete aligned subtrees (level, index) `hash(of:)` composes
+    /// `range` from, left to right.
+    public static func alignedSubtrees(of range: Range<Int64>) -> [(level: Int, index: Int64)] {
+        let n = Int64(range.count)
+        guard n > 0 else { return [] }
+        if n & (n - 1) == 0, range.lowerBound % n == 0 { return [(n.trailingZeroBitCount, range.lowerBound / n)] }
+        let k = split(n)
+        return alignedSubtrees(of: range.lowerBound..<range.lowerBound + k) + alignedSubtrees(of: range.lowerBound + k..<range.upperBound)
+    }
+
     /// Whether `proof` shows the leaf with hash `leaf` at `index` in the
     /// tree of `size` leaves whose root is `root` (RFC 9162 §2.1.3.2).
     public static func verifyInclusion(leaf: [UInt8], index: Int64, size: Int64, proof: [[UInt8]], root: [UInt8]) -> Bool {
@@ -144,6 +154,46 @@ public enum MerkleTree {
     }
 }
 
+/// SHA-256 of leaves and inner nodes with one OpenSSL context and one input
+/// buffer reused: an array and a context per hash were most of the cost of
+/// keeping the tree (measured with tree-bench). One per thread.
+final class MerkleHasher: @unchecked Sendable {  // used by one thread at a time (its owner's)
+    private let hasher = SHA256Hasher()
+    private var input = [UInt8](repeating: 0, count: 65)
+
+    /// SHA-256(0x00 ‖ data) of a 32-byte chain hash.
+    func leaf(_ data: UnsafeRawBufferPointer) -> [UInt8] {
+        guard data.count == 32 else { return MerkleTree.leafHash(Array(data)) }
+        input.withUnsafeMutableBytes { buffer in
+            buffer[0] = 0
+            UnsafeMutableRawBufferPointer(rebasing: buffer[1..<33]).copyMemory(from: data)
+            hasher.hash(UnsafeRawBufferPointer(rebasing: buffer[0..<33]))
+        }
+        return hasher.digest
+    }
+
+    /// SHA-256(0x01 ‖ left ‖ right) of two 32-byte hashes.
+    func node(_ left: [UInt8], _ right: [UInt8]) -> [UInt8] {
+        guard left.count == 32, right.count == 32 else { return MerkleTree.nodeHash(left, right) }
+        input.withUnsafeMutableBytes { buffer in
+            buffer[0] = 1
+            left.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[1..<33]).copyMemory(from: $0) }
+            right.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[33..<65]).copyMemory(from: $0) }
+            hasher.hash(UnsafeRawBufferPointer(buffer))
+        }
+        return hasher.digest
+    }
+
+    /// The root of a complete tree over `leaves` (a power of two of them), pairing neighbours level by level.
+    func fold(_ leaves: ArraySlice<[UInt8]>) -> [UInt8] {
+        var level = Array(leaves)
+        while level.count > 1 {
+            level = stride(from: 0, to: level.count, by: 2).map { node(level[$0], level[$0 + 1]) }
+        }
+        return level[0]
+    }
+}
+
 /// The right edge of a growing tree: the roots of its complete subtrees,
 /// largest first (one per set bit of the size). Appending a leaf merges
 /// equal neighbours; the root folds them from the right. What appenders keep
@@ -153,6 +203,8 @@ public struct MerkleFrontier: Equatable, Sendable {
     public private(set) var size: Int64 = 0
     /// (level, hash) of each complete subtree, largest (leftmost) first.
     public private(set) var subtrees: [(level: Int, hash: [UInt8])] = []
+    /// Copy on write, as `Chain`'s workspace: a copy that appends first takes its own.
+    private var hasher = MerkleHasher()
 
     public init() {}
 
@@ -168,17 +220,25 @@ public struct MerkleFrontier: Equatable, Sendable {
         a.size == b.size && a.subtrees.map(\.level) == b.subtrees.map(\.level) && a.subtrees.map(\.hash) == b.subtrees.map(\.hash)
     }
 
+    /// Adds a leaf by its data (a 32-byte chain hash), as `append(leafHash:)`.
+    @discardableResult
+    public mutating func append(leafData: UnsafeRawBufferPointer) -> [(level: Int, index: Int64, hash: [UInt8])] {
+        if !isKnownUniquelyReferenced(&hasher) { hasher = MerkleHasher() }
+        return append(leafHash: hasher.leaf(leafData))
+    }
+
     /// Adds a leaf (its leaf hash); returns the complete subtrees it closed
     /// at `MerkleTree.storedLevel` and above, as (level, index, hash): the
     /// nodes to store.
     @discardableResult
     public mutating func append(leafHash: [UInt8]) -> [(level: Int, index: Int64, hash: [UInt8])] {
+        if !isKnownUniquelyReferenced(&hasher) { hasher = MerkleHasher() }
         var closed: [(level: Int, index: Int64, hash: [UInt8])] = []
         var level = 0, hash = leafHash
         size += 1
         while let last = subtrees.last, last.level == level {
             subtrees.removeLast()
-            hash = MerkleTree.nodeHash(last.hash, hash)
+            hash = hasher.node(last.hash, hash)
             level += 1
             if level >= MerkleTree.storedLevel { closed.append((level, (size >> level) - 1, hash)) }
         }

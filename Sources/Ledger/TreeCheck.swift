@@ -7,24 +7,25 @@
 /// parallel; the parts are joined in order.
 public final class TreeCheck: @unchecked Sendable {  // parts are made before the threads start, read after they end
     /// One seq range's share: roots of the 256-leaf blocks complete in it,
-    /// the leaves of blocks cut by its ends, and the leaves of the blocks a
-    /// checkpoint's root or proof needs.
+    /// the leaves of blocks cut by its ends, and the subtrees under a block
+    /// that a checkpoint's root or proof needs, caught as they complete.
     public final class Part: @unchecked Sendable {  // filled by one thread, read after it ends
         fileprivate var blockRoots: [Int64: [UInt8]] = [:]
         fileprivate var partial: [Int64: [(seq: Int64, leaf: [UInt8])]] = [:]
-        fileprivate var kept: [Int64: [[UInt8]]] = [:]
+        fileprivate var captured: [Int64: [UInt8]] = [:]
         /// The highest seq read.
         fileprivate var lastSeq: Int64 = 0
-        private let wanted: Set<Int64>
+        private let needed: Set<Int64>
+        private let hasher = MerkleHasher()
         private var block: Int64 = -1
         private var leaves: [[UInt8]] = []
         private var firstSeq: Int64 = 0
 
-        fileprivate init(wanted: Set<Int64>) { self.wanted = wanted }
+        fileprivate init(needed: Set<Int64>) { self.needed = needed }
 
         /// The next event of the range, in seq order.
         public func add(seq: Int64, hash: UnsafeRawBufferPointer) {
-            let leaf = MerkleTree.leafHash(Array(hash))
+            let leaf = hasher.leaf(hash)
             let number = (seq - 1) / MerkleTree.blockSize
             if number != block { close() ; block = number ; firstSeq = seq }
             leaves.append(leaf)
@@ -35,8 +36,8 @@ public final class TreeCheck: @unchecked Sendable {  // parts are made before th
         fileprivate func close() {
             guard block >= 0, !leaves.isEmpty else { return }
             if leaves.count == Int(MerkleTree.blockSize) {
-                blockRoots[block] = TreeCheck.fold(leaves)
-                if wanted.contains(block) { kept[block] = leaves }
+                blockRoots[block] = TreeCheck.absorb(leaves, firstLeaf: block * MerkleTree.blockSize, needed: needed,
+                                                     into: &captured, hasher: hasher)
             } else {
                 partial[block, default: []] += leaves.enumerated().map { (firstSeq + Int64($0.offset), $0.element) }
             }
@@ -46,22 +47,34 @@ public final class TreeCheck: @unchecked Sendable {  // parts are made before th
 
     /// Tree checkpoints to check: (seq of the line, its tree head).
     private let heads: [(seq: Int64, head: TreeHead)]
-    private let wanted: Set<Int64>
+    /// The subtrees under a block (level < 8, by `key`) the heads' roots
+    /// and consistency proofs are made of; the rest come from block nodes.
+    private let needed: Set<Int64>
     private var parts: [Part] = []
 
-    /// `heads` in file order; their sizes decide which blocks' leaves are kept.
+    /// `heads` in file order; their sizes decide which small subtrees are caught.
     public init(heads: [(seq: Int64, head: TreeHead)]) {
         self.heads = heads
-        var wanted: Set<Int64> = []
-        for (_, head) in heads where head.size > 0 {
-            for seq in [head.size - 1, head.size, head.size + 1] where seq >= 1 { wanted.insert((seq - 1) / MerkleTree.blockSize) }
+        var needed: Set<Int64> = []
+        func need(_ range: Range<Int64>) {
+            for (level, index) in MerkleTree.alignedSubtrees(of: range) where level < MerkleTree.storedLevel {
+                needed.insert(Self.key(level, index))
+            }
         }
-        self.wanted = wanted
+        var previous: Int64?
+        for (_, head) in heads where head.size > 0 {
+            need(0..<head.size)
+            if let previous, previous <= head.size {
+                for range in MerkleTree.consistencyRanges(old: previous, new: head.size) { need(range) }
+            }
+            previous = head.size
+        }
+        self.needed = needed
     }
 
     /// A part for the next seq range (ranges are asked for in order).
     public func part() -> Part {
-        let part = Part(wanted: wanted)
+        let part = Part(needed: needed)
         parts.append(part)
         return part
     }
@@ -69,24 +82,46 @@ public final class TreeCheck: @unchecked Sendable {  // parts are made before th
     /// The chain's length as read.
     public var size: Int64 { parts.map(\.lastSeq).max() ?? 0 }
 
+    /// Merges `leaves` (a block's, from its first, complete or not) as the
+    /// tree does, keeping the needed subtrees as they complete; returns the
+    /// block's root when all 256 are there.
+    static func absorb(_ leaves: [[UInt8]], firstLeaf: Int64, needed: Set<Int64>, into captured: inout [Int64: [UInt8]],
+                       hasher: MerkleHasher) -> [UInt8]? {
+        var stack: [(level: Int, hash: [UInt8])] = []
+        for (offset, leaf) in leaves.enumerated() {
+            let position = firstLeaf + Int64(offset)
+            var level = 0, hash = leaf
+            if needed.contains(key(0, position)) { captured[key(0, position)] = leaf }
+            while let last = stack.last, last.level == level {
+                stack.removeLast()
+                hash = hasher.node(last.hash, hash)
+                level += 1
+                let subtree = key(level, position >> level)
+                if level < MerkleTree.storedLevel && needed.contains(subtree) { captured[subtree] = hash }
+            }
+            stack.append((level, hash))
+        }
+        return leaves.count == Int(MerkleTree.blockSize) ? stack.first?.hash : nil
+    }
+
     /// The first problem, as (seq it names, what is wrong), after all parts
     /// were read: `stored` holds the stored nodes within `size` by `key`.
     public func problem(stored: [Int64: [UInt8]]) -> (seq: Int64, problem: String)? {
         let size = self.size
         // Join the parts: blocks cut between two parts are whole again.
         var blockRoots: [Int64: [UInt8]] = [:]
-        var kept: [Int64: [[UInt8]]] = [:]
+        var captured: [Int64: [UInt8]] = [:]
         var partial: [Int64: [(seq: Int64, leaf: [UInt8])]] = [:]
         for part in parts {
             part.close()
             blockRoots.merge(part.blockRoots) { a, _ in a }
-            kept.merge(part.kept) { a, _ in a }
+            captured.merge(part.captured) { a, _ in a }
             for (block, leaves) in part.partial { partial[block, default: []] += leaves }
         }
+        let hasher = MerkleHasher()
         for (block, pieces) in partial {
             let leaves = pieces.sorted { $0.seq < $1.seq }.map(\.leaf)
-            if leaves.count == Int(MerkleTree.blockSize) { blockRoots[block] = Self.fold(leaves) }
-            if leaves.count == Int(MerkleTree.blockSize) || wanted.contains(block) { kept[block] = leaves }
+            blockRoots[block] = Self.absorb(leaves, firstLeaf: block * MerkleTree.blockSize, needed: needed, into: &captured, hasher: hasher)
         }
         // Every node from the blocks up, as the chain makes them.
         var nodes: [Int64: [UInt8]] = [:]
@@ -96,7 +131,7 @@ public final class TreeCheck: @unchecked Sendable {  // parts are made before th
         while count > 1 {
             for index in 0..<count / 2 {
                 if let left = nodes[Self.key(level, 2 * index)], let right = nodes[Self.key(level, 2 * index + 1)] {
-                    nodes[Self.key(level + 1, index)] = MerkleTree.nodeHash(left, right)
+                    nodes[Self.key(level + 1, index)] = hasher.node(left, right)
                 }
             }
             level += 1
@@ -110,11 +145,10 @@ public final class TreeCheck: @unchecked Sendable {  // parts are made before th
             return (Self.firstSeq(missing), "tree node missing: the Merkle node over seq \(Self.firstSeq(missing)) and after was not stored (run walaudit setup, which stores it)")
         }
         func subtree(_ level: Int, _ index: Int64) throws -> [UInt8] {
-            if level >= MerkleTree.storedLevel, let node = nodes[Self.key(level, index)] { return node }
-            let first = index << level
-            guard let leaves = kept[first / MerkleTree.blockSize] else { throw SigningError("leaves of block \(first / MerkleTree.blockSize) not kept") }
-            let start = Int(first % MerkleTree.blockSize)
-            return Self.fold(Array(leaves[start..<start + (1 << level)]))
+            guard let hash = level >= MerkleTree.storedLevel ? nodes[Self.key(level, index)] : captured[Self.key(level, index)] else {
+                throw SigningError("the subtree of 2^\(level) events from seq \((index << level) + 1) was not read")
+            }
+            return hash
         }
         func hash(_ range: Range<Int64>) throws -> [UInt8] {
             try MerkleTree.hash(of: range) { level, index in try subtree(level, index) }
@@ -148,12 +182,4 @@ public final class TreeCheck: @unchecked Sendable {  // parts are made before th
 
     static func firstSeq(_ key: Int64) -> Int64 { (key & (1 << 56 - 1)) << (key >> 56) + 1 }
 
-    /// The root of a complete tree over `leaves` (a power of two of them).
-    static func fold(_ leaves: [[UInt8]]) -> [UInt8] {
-        var level = leaves
-        while level.count > 1 {
-            level = stride(from: 0, to: level.count, by: 2).map { MerkleTree.nodeHash(level[$0], level[$0 + 1]) }
-        }
-        return level[0]
-    }
 }

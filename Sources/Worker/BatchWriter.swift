@@ -199,7 +199,7 @@ final class BatchWriter {
     private func append(_ event: AuditEvent) throws {
         let chained = chain.append(event)
         try store.write(chained)
-        if keepsTree { closedNodes += tree!.append(leafHash: MerkleTree.leafHash(chained.hash)) }
+        if keepsTree { closedNodes += chained.hash.withUnsafeBytes { tree!.append(leafData: $0) } }
     }
 
     /// Remembers the old key of a key-changing UPDATE of a table being baselined.

@@ -38,7 +38,7 @@ let prepare = seconds {
     for seq in 1...Int64(events) {
         let hash = Crypto.sha256(withUnsafeBytes(of: seq) { Array($0) })
         hashes.append(hash)
-        for node in frontier.append(leafHash: MerkleTree.leafHash(hash)) { stored[TreeCheck.key(node.level, node.index)] = node.hash }
+        for node in hash.withUnsafeBytes({ frontier.append(leafData: $0) }) { stored[TreeCheck.key(node.level, node.index)] = node.hash }
         while next < sizes.count && sizes[next] == seq {
             heads.append((seq, TreeHead(origin: "bench", size: seq, root: frontier.root)))
             next += 1
