@@ -14,18 +14,8 @@ events=${1:-10000000}
 scripts/bootstrap >/dev/null
 swift build -c release --product walaudit >/dev/null
 walaudit="$(swift build -c release --show-bin-path)/walaudit"
-bin=/usr/lib/postgresql/15/bin
-
-dir=$(mktemp -d /tmp/walaudit-reports-XXXXXX)
-as_pg=()
-if [ "$(id -u)" -eq 0 ]; then chown postgres "$dir"; as_pg=(runuser -u postgres --); fi
-cleanup() { "${as_pg[@]}" "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$dir"; }
-trap cleanup EXIT
-"${as_pg[@]}" "$bin/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
-"${as_pg[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -o "-c wal_level=logical -c listen_addresses='' \
-    -c unix_socket_directories=$dir -c port=5432 -c fsync=off -c max_wal_size=8GB -c shared_buffers=256MB" start >/dev/null
-conn="host=$dir port=5432 user=postgres dbname=postgres"
-psql() { command psql "$conn" -X -q -v ON_ERROR_STOP=1 "$@"; }
+source bench/cluster.sh
+start_cluster reports fsync=off max_wal_size=8GB shared_buffers=256MB
 
 "$walaudit" setup --source "$conn" >/dev/null
 psql -c "DO \$\$ BEGIN FOR i IN 0..9 LOOP EXECUTE format('CREATE TABLE t%s (id integer PRIMARY KEY)', i); END LOOP; END \$\$"
