@@ -93,6 +93,69 @@ import TestSupport
             """)
         #expect(mismatches.rows.isEmpty, "rows whose last event differs from the table: \(mismatches.rows)")
     }
+    /// One actor message per actor change: statements by the same actor
+    /// share the transaction's last message, a change of actor (also right
+    /// after a rolled-back savepoint that had changed it) emits a new one,
+    /// and a session that forges the trigger's memory cannot hide itself.
+    @Test func anActorMessageOnlyWhenTheActorChanges() throws {
+        let harness = try WalauditHarness.make()
+        let db = harness.database
+        try db.connection.execute("""
+            CREATE TABLE t (id integer PRIMARY KEY, v text);
+            CREATE ROLE sneaky_\(db.name) LOGIN;
+            GRANT SELECT, INSERT, UPDATE ON t TO sneaky_\(db.name);
+            """)
+        try harness.expectSuccess(["attach", "t"])
+        let worker = try harness.startWorker()
+        // A slot of the test's own, to count the messages the stream carries.
+        let peek = "peek_" + String(db.name.suffix(20))
+        try db.connection.execute("SELECT pg_create_logical_replication_slot($1, 'test_decoding')", [peek])
+        defer { _ = try? db.connection.execute("SELECT pg_drop_replication_slot($1)", [peek]) }
+        // Four statements of one actor, then a rolled-back savepoint that
+        // changed the actor, then that actor again: b must be recorded.
+        try db.connection.execute("""
+            BEGIN;
+            SELECT walaudit.set_actor('a');
+            INSERT INTO t VALUES (1, 'x'); INSERT INTO t VALUES (2, 'x'); UPDATE t SET v = 'y' WHERE id = 1; UPDATE t SET v = 'y' WHERE id = 2;
+            SAVEPOINT s;
+            SELECT walaudit.set_actor('b');
+            INSERT INTO t VALUES (3, 'gone');
+            ROLLBACK TO s;
+            INSERT INTO t VALUES (4, 'still a');
+            SELECT walaudit.set_actor('b');
+            INSERT INTO t VALUES (5, 'b');
+            SELECT walaudit.set_actor('a');
+            INSERT INTO t VALUES (6, 'a again');
+            COMMIT;
+            """)
+        // A session that sets the trigger's memory by hand (to its own message, or anything) is still named.
+        let sneaky = try Connection(db.cluster.conninfo(database: db.name, user: "sneaky_\(db.name)"))
+        try sneaky.execute("""
+            BEGIN;
+            SELECT set_config('walaudit.emitted_actor', json_build_object('v', 1, 'xid', pg_current_xact_id()::text, 'session_user', session_user,
+                'role', walaudit.statement_role(), 'app_user', NULL, 'app_context', '{}'::json, 'application_name', current_setting('application_name'),
+                'client_addr', inet_client_addr(), 'client_port', inet_client_port(), 'pid', pg_backend_pid())::text, true);
+            INSERT INTO t VALUES (7, 'forged');
+            COMMIT;
+            BEGIN;
+            SET LOCAL walaudit.emitted_actor = 'anything';
+            UPDATE t SET v = 'forged again' WHERE id = 7;
+            COMMIT;
+            """)
+        try harness.waitForConfirmationOfCurrentWAL()
+        #expect(worker.stop() == 0, "\(worker.log)")
+        let rows = try db.connection.execute("""
+            SELECT row_key->>'id', coalesce(app_user, db_user) FROM walaudit.event_log WHERE table_name = 't' AND operation <> 'DDL' ORDER BY seq
+            """).rows
+        #expect(rows == [["1", "a"], ["2", "a"], ["1", "a"], ["2", "a"], ["4", "a"], ["5", "b"], ["6", "a"],
+                         ["7", "sneaky_\(db.name)"], ["7", "sneaky_\(db.name)"]], "\(rows)")
+        // The stream holds one actor message per actor change: a, b, a; then one per sneaky transaction.
+        let messages = try db.connection.execute("""
+            SELECT count(*) FROM pg_logical_slot_peek_changes($1, NULL, NULL) WHERE data LIKE 'message: transactional: 1 prefix: walaudit.actor%'
+            """, [peek]).scalar
+        #expect(messages == "5", "actor messages in the stream: \(messages ?? "none")")
+    }
+
     /// A transaction larger than the worker's memory budget spills to disk
     /// and still arrives whole and exact.
     @Test func transactionsSpilledToDiskArriveExactly() throws {

@@ -1,10 +1,25 @@
 -- walaudit, source database: who made a change.
 --
--- A BEFORE ... FOR EACH STATEMENT trigger on every attached table emits a
--- transactional logical message ('walaudit.actor') right before the
--- statement's changes, so every change in the stream is preceded by the
--- actor of its own statement. Emitting per statement (not once per
--- transaction) means no earlier message can stand in for a later actor.
+-- A BEFORE ... FOR EACH STATEMENT trigger on every attached table makes
+-- sure the statement's changes are preceded in the stream by a
+-- transactional logical message ('walaudit.actor') naming the actor of
+-- its own statement: it emits one unless the last one this transaction
+-- emitted says exactly that (a message per actor change, not per
+-- statement: each is a WAL record the walsender decodes and the worker
+-- reads). What was emitted last is remembered in a transaction-local
+-- setting; a rolled-back savepoint reverts the setting with the message,
+-- so the two never disagree. The setting holds a seal of the message
+-- under a secret only the trigger reads, not the message: a session that
+-- sets it by hand cannot make the trigger skip its own actor.
+
+-- The key of those seals: random, one per source database, readable only
+-- by its owner (the trigger is SECURITY DEFINER).
+CREATE TABLE IF NOT EXISTS walaudit.actor_seal_key (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    key       bytea NOT NULL DEFAULT pg_catalog.sha256(pg_catalog.uuid_send(pg_catalog.gen_random_uuid())
+                                                       || pg_catalog.uuid_send(pg_catalog.gen_random_uuid()))
+);
+INSERT INTO walaudit.actor_seal_key DEFAULT VALUES ON CONFLICT DO NOTHING;
 
 -- The actor message for the current statement, as JSON text. The xid ties
 -- the message to its transaction: with skip-empty-xacts a message may be
@@ -39,8 +54,15 @@ $$;
 CREATE OR REPLACE FUNCTION walaudit.capture_actor() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog
 AS $$
+DECLARE
+    message text := walaudit.actor_message();
+    seal text;
 BEGIN
-    PERFORM pg_logical_emit_message(true, 'walaudit.actor', walaudit.actor_message());
+    seal := encode(sha256((SELECT k.key FROM walaudit.actor_seal_key k) || convert_to(message, 'UTF8')), 'base64');
+    IF current_setting('walaudit.emitted_actor', true) IS DISTINCT FROM seal THEN
+        PERFORM pg_logical_emit_message(true, 'walaudit.actor', message);
+        PERFORM set_config('walaudit.emitted_actor', seal, true);
+    END IF;
     RETURN NULL;
 END
 $$;
