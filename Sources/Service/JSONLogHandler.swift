@@ -16,7 +16,7 @@ public struct JSONLogHandler: LogHandler {
     /// Serializes writes from the worker's threads, so lines never interleave.
     private static let output = Mutex(())
 
-    public init(label: String) {}
+    public init() {}
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }

@@ -102,7 +102,7 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         switch logFormat {
         case .text: LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
-        case .json: LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
+        case .json: LoggingSystem.bootstrap { _ in JSONLogHandler() }
         }
         let logger = Logger(label: "walaudit.worker")
         do {
