@@ -15,7 +15,8 @@ import Synchronization
 /// conventions: `walaudit_` prefix, base units, `_total` for counters.
 public final class WorkerMetrics: Sendable {
     private let registry: PrometheusCollectorRegistry
-    private let eventsStored: [AuditEvent.Operation: Counter]
+    /// By operation, in `operations` order.
+    private let eventsStored: [Counter]
     private let transactionsStored: Counter
     private let commitSeconds: ValueHistogram
     private let batchEvents: ValueHistogram
@@ -52,11 +53,10 @@ public final class WorkerMetrics: Sendable {
         }
         let registry = PrometheusCollectorRegistry()
         self.registry = registry
-        eventsStored = Dictionary(uniqueKeysWithValues: Self.operations.map { operation in
-            (operation, registry.makeCounter(descriptor: describe("walaudit_events_stored_total",
-                                                                  "Events this worker stored in the chain, by operation."),
-                                             labels: [("operation", operation.rawValue)]))
-        })
+        eventsStored = Self.operations.map { operation in
+            registry.makeCounter(descriptor: describe("walaudit_events_stored_total", "Events this worker stored in the chain, by operation."),
+                                 labels: [("operation", operation.rawValue)])
+        }
         transactionsStored = registry.makeCounter(descriptor: describe("walaudit_source_transactions_stored_total",
                                                                        "Source transactions whose events this worker stored."))
         commitSeconds = registry.makeValueHistogram(
@@ -145,7 +145,7 @@ public final class WorkerMetrics: Sendable {
     /// A store commit made `batch` durable in `seconds`.
     func committed(_ batch: BatchTally, seconds: Double, baselinesInProgress baselines: Int) {
         for (index, count) in batch.events.enumerated() where count > 0 {
-            eventsStored[Self.operations[index]]!.increment(by: Int64(count))
+            eventsStored[index].increment(by: Int64(count))
         }
         let events = batch.events.reduce(0, +)
         storedSinceStart.add(Int64(events), ordering: .relaxed)
