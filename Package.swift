@@ -13,7 +13,9 @@
 //   PostgresClient  I/O    libpq: queries, COPY, errors, quoting, the replication transport     -> Decoding
 //   Schema          I/O    sql/ embedded at build time, applied in order                         -> Decoding, PostgresClient
 //   AuditStore      I/O    every statement against walaudit.* (events, position, checkpoints)   -> Capture, Ledger, PostgresClient, Schema
-//   Worker          I/O    the capture loop: session, handoff, batch writer, checkpoint signer   -> Replication, Capture, AuditStore
+//   Service         I/O    the worker as a service: systemd notify, the /metrics endpoint, JSON log lines -> Decoding
+//   Worker          I/O    the capture loop: session, handoff, batch writer, checkpoint signer,
+//                          its Prometheus metrics (swift-prometheus)                             -> Replication, Capture, AuditStore, Service
 //   EmbeddedPostgres I/O   throwaway clusters for tests and the demo                            -> PostgresClient
 //   walaudit        CLI    one command per file                                                 -> all of the above
 //
@@ -30,6 +32,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // The Prometheus text format and atomic counters for `run --metrics-address`: the Swift Server
+        // Workgroup's client (with swift-atomics and swift-metrics' CoreMetrics), a few seconds of build.
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq",
@@ -45,9 +50,14 @@ let package = Package(
         .plugin(name: "EmbedSQL", capability: .buildTool(), dependencies: ["sql-embedder"]),
         .target(name: "Schema", dependencies: ["Decoding", "PostgresClient"], plugins: ["EmbedSQL"]),
         .target(name: "AuditStore", dependencies: ["Capture", "Decoding", "Ledger", "PostgresClient", "Schema"]),
-        .target(name: "Worker", dependencies: [
-            "AuditStore", "Capture", "Decoding", "Ledger", "PostgresClient", "Replication",
+        .target(name: "Service", dependencies: [
+            "Decoding",
             .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "Worker", dependencies: [
+            "AuditStore", "Capture", "Decoding", "Ledger", "PostgresClient", "Replication", "Service",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .target(name: "CProcess"),
         .target(name: "EmbeddedPostgres", dependencies: [
@@ -55,7 +65,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "walaudit", dependencies: [
-            "AuditStore", "Decoding", "PostgresClient", "EmbeddedPostgres", "Schema", "Worker", "Ledger",
+            "AuditStore", "Decoding", "PostgresClient", "EmbeddedPostgres", "Schema", "Service", "Worker", "Ledger",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -71,7 +81,7 @@ let package = Package(
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Decoding", "TestSupport"]),
         .testTarget(name: "AssemblyTests", dependencies: ["Capture", "Ledger", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "AuditStore", "Capture", "Decoding", "Ledger", "PostgresClient", "EmbeddedPostgres", "TestSupport", "Worker", "walaudit",
+            "AuditStore", "Capture", "Decoding", "Ledger", "PostgresClient", "EmbeddedPostgres", "Service", "TestSupport", "Worker", "walaudit",
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["Fixtures"]),  // read by path (the previous main's sql/, for the upgrade tests)
     ]

@@ -86,6 +86,13 @@ public struct StoreStateError: Error, CustomStringConvertible, Sendable {
 
 /// The store's record of signed checkpoints (`walaudit.checkpoint_log`).
 public enum CheckpointLog {
+    /// When the newest checkpoint the store recorded was signed, in µs
+    /// since 1970; nil when there is none.
+    public static func newestTime(_ store: Connection) throws(PostgresError) -> Int64? {
+        try store.execute("SELECT (extract(epoch FROM max(checkpoint_time)) * 1000000)::bigint FROM walaudit.checkpoint_log")
+            .scalar.flatMap { Int64($0) }
+    }
+
     /// Records a checkpoint that is already in the external file.
     public static func record(_ checkpoint: Checkpoint, _ store: Connection) throws(PostgresError) {
         // Without a note, no note column: a store not upgraded yet has none.

@@ -16,4 +16,9 @@ public enum ChainHead {
     public static func chainID(_ store: Connection) throws(PostgresError) -> String? {
         try store.execute("SELECT chain_id::text FROM walaudit.chain").scalar
     }
+
+    /// How many GAP events the chain holds (an index keeps them).
+    public static func gapCount(_ store: Connection) throws(PostgresError) -> Int64 {
+        Int64(try store.execute("SELECT count(*) FROM walaudit.event_log WHERE operation = 'GAP'").scalar ?? "0") ?? 0
+    }
 }

@@ -13,6 +13,7 @@ import PostgresClient
 final class BatchWriter {
     private let configuration: WorkerConfiguration
     private let store: EventStore
+    private let metrics: WorkerMetrics
     private let sourceSystemID: String
     private let builder: EventBuilder
     private let signer: CheckpointSigner?
@@ -51,12 +52,15 @@ final class BatchWriter {
         var lastCommitTime: PostgresTimestamp?
         /// The chain before the batch, restored if it fails.
         var chainBefore: Chain
+        /// What the metrics learn when it commits.
+        var tally = BatchTally()
     }
 
-    init(configuration: WorkerConfiguration, store: EventStore, sourceSystemID: String, maskKey: [UInt8],
+    init(configuration: WorkerConfiguration, store: EventStore, metrics: WorkerMetrics, sourceSystemID: String, maskKey: [UInt8],
          signer: CheckpointSigner?) throws {
         self.configuration = configuration
         self.store = store
+        self.metrics = metrics
         self.sourceSystemID = sourceSystemID
         self.signer = signer
         builder = EventBuilder(maskKey: maskKey)
@@ -68,6 +72,7 @@ final class BatchWriter {
     /// tracked from the start of this one.
     func resumeBaselines(_ baselines: [(id: Int64, table: RelationName)]) {
         for baseline in baselines { movedKeys[baseline.id] = MovedKeys(table: baseline.table) }
+        metrics.baselines(inProgress: movedKeys.count)
     }
 
     /// The writer thread's body: until the reader finishes or cancels, or an error.
@@ -153,6 +158,10 @@ final class BatchWriter {
         batch!.events += count
         batch!.lastLSN = transaction.commitLSN
         batch!.lastCommitTime = transaction.commitTime
+        if transaction.baselineChunk == nil {
+            batch!.tally.transactions += 1
+            batch!.tally.newestCommit = transaction.commitTime.microsecondsSinceEpoch
+        }
         return nil
     }
 
@@ -192,6 +201,8 @@ final class BatchWriter {
         try store.finishCopy()
         try BaselineProgress.save(chunk, slot: configuration.slot, recorded: snapshots.count - changed.count,
                                   skipped: changed.count, store.connection)
+        batch!.tally.baselineRowsRecorded += snapshots.count - changed.count
+        batch!.tally.baselineRowsSkipped += changed.count
         return Int(position)
     }
 
@@ -199,6 +210,7 @@ final class BatchWriter {
     private func append(_ event: AuditEvent) throws {
         let chained = chain.append(event)
         try store.write(chained)
+        batch!.tally.add(event.operation)
         if keepsTree { closedNodes += chained.hash.withUnsafeBytes { tree!.append(leafData: $0) } }
     }
 
@@ -215,6 +227,7 @@ final class BatchWriter {
     /// Stores the position with the events and commits; returns the position.
     private func commitBatch() throws -> LSN {
         guard let open = batch else { preconditionFailure("no batch to commit") }
+        let started = monotonicSeconds()
         try store.finishCopy()
         try MerkleStore.write(closedNodes, store.connection)
         closedNodes = []
@@ -223,6 +236,7 @@ final class BatchWriter {
         try store.connection.execute("COMMIT")
         batch = nil
         lastCommitAt = monotonicSeconds()
+        metrics.committed(open.tally, seconds: lastCommitAt - started, baselinesInProgress: movedKeys.count)
         return open.lastLSN
     }
 

@@ -2,6 +2,7 @@ import AuditStore
 import Foundation
 import Logging
 import PostgresClient
+import Service
 
 /// The capture worker: reads the slot, turns committed transactions into
 /// chained events, stores them together with the source LSN they cover in
@@ -13,14 +14,23 @@ import PostgresClient
 /// stored twice. Errors marked passing where they were made (a lost
 /// connection, a full disk, a shutdown) are retried with backoff; any other
 /// stops the worker with the fix.
+///
+/// It keeps `metrics` up to date and, started by systemd with Type=notify,
+/// tells the service manager through `notifier` when it streams, how far
+/// behind it is, that its loops are alive (the watchdog), and when it stops.
 public final class CaptureWorker: Sendable {
     let configuration: WorkerConfiguration
     let logger: Logger
+    let metrics: WorkerMetrics
+    let notifier: ServiceNotifier?
     let shouldStop: @Sendable () -> Bool
 
-    public init(_ configuration: WorkerConfiguration, logger: Logger, shouldStop: @escaping @Sendable () -> Bool) {
+    public init(_ configuration: WorkerConfiguration, logger: Logger, metrics: WorkerMetrics? = nil, notifier: ServiceNotifier? = nil,
+                shouldStop: @escaping @Sendable () -> Bool) {
         self.configuration = configuration
         self.logger = logger
+        self.metrics = metrics ?? WorkerMetrics(version: walauditVersion, checkpointInterval: configuration.checkpointInterval)
+        self.notifier = notifier
         self.shouldStop = shouldStop
     }
 
@@ -32,14 +42,20 @@ public final class CaptureWorker: Sendable {
                 try runSession { backoff = 1.0 }
                 return
             } catch where isTransient(error) {
+                metrics.retried(RetryCause(error))
                 logger.warning("capture interrupted; retrying", metadata: ["error": "\(error)", "retry_in_seconds": "\(backoff)"])
+                notifier?.status("reconnecting: \(error) (retrying in \(Int(backoff)) s)")
                 let until = monotonicSeconds() + backoff
-                while monotonicSeconds() < until && !shouldStop() { Thread.sleep(forTimeInterval: 0.1) }
+                while monotonicSeconds() < until && !shouldStop() {
+                    notifier?.pingWatchdogIfDue(now: monotonicSeconds())  // waiting to retry is not being stuck
+                    Thread.sleep(forTimeInterval: 0.1)
+                }
                 backoff = min(backoff * 2, 30)
             } catch {
                 throw FatalWorkerError(explaining: error, slot: configuration.slot)
             }
         }
+        notifier?.stopping()  // asked to stop between sessions (a session says so itself)
     }
 
     /// One connected session: load state from the store, claim the slot, stream.
@@ -48,6 +64,7 @@ public final class CaptureWorker: Sendable {
         try Self.becomeWriter(target)
         let store = EventStore(connection: target)
         let state = try CaptureState.load(from: target, slot: configuration.slot)
+        let (gaps, lastCheckpoint) = (try ChainHead.gapCount(target), try CheckpointLog.newestTime(target))
         let slotGuard = try SlotGuard(source: configuration.source, slot: configuration.slot, lastLSN: state.lastLSN,
                                       store: store, logger: logger)
         let source = try ReplicationConnection(configuration.source, applicationName: SlotGuard.replicationApplicationName)
@@ -58,14 +75,19 @@ public final class CaptureWorker: Sendable {
         try source.startReplication(slot: configuration.slot, from: state.lastLSN,
                                     options: [("include-xids", "1"), ("include-timestamp", "1"), ("skip-empty-xacts", "1")])
         connected()
+        metrics.sessionStarted(gapEvents: gaps, lastCheckpoint: lastCheckpoint)
+        defer { metrics.sessionEnded() }
         logger.info("capturing", metadata: ["slot": "\(configuration.slot)", "from_lsn": "\(state.lastLSN)",
                                             "attached_tables": "\(state.tables.count)"])
-        let writer = try BatchWriter(configuration: configuration, store: store, sourceSystemID: identity.systemID,
-                                     maskKey: state.maskKey, signer: CheckpointSigner(configuration: configuration, store: target,
+        notifier?.ready(status: "streaming from \(state.lastLSN)")
+        let writer = try BatchWriter(configuration: configuration, store: store, metrics: metrics, sourceSystemID: identity.systemID,
+                                     maskKey: state.maskKey, signer: CheckpointSigner(configuration: configuration, store: target, metrics: metrics,
                                                                               origin: configuration.origin ?? "walaudit/\(identity.systemID)/\(configuration.slot)"))
         let pendingBaselines = try BaselineProgress.pending(slot: configuration.slot, target)
         var session = Session(worker: self, source: source, state: state, pendingBaselines: pendingBaselines)
         session.coverage = CoverageCheck(connection: slotGuard.connection, interval: configuration.coverageCheckInterval, logger: logger)
+        session.monitor = SlotMonitor(connection: slotGuard.connection, slot: configuration.slot, metrics: metrics, notifier: notifier,
+                                      logger: logger)
         try withExtendedLifetime(slotGuard) { try session.stream(into: writer) }
     }
 

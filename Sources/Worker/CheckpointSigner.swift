@@ -20,6 +20,7 @@ final class CheckpointSigner {
     private let chainID: String
     private let everyEvents: Int64
     private let interval: Double
+    private let metrics: WorkerMetrics
     /// The last line appended to the file.
     private var last: Checkpoint?
     private var lastAt = -Double.infinity
@@ -29,9 +30,10 @@ final class CheckpointSigner {
     static let idleAppendInterval = 3600.0
 
     /// Nil when the configuration asks for no checkpoints.
-    init?(configuration: WorkerConfiguration, store: Connection, origin: String) throws {
+    init?(configuration: WorkerConfiguration, store: Connection, metrics: WorkerMetrics, origin: String) throws {
         guard let file = configuration.checkpointFile, let key = configuration.signingKey else { return nil }
         self.file = file
+        self.metrics = metrics
         self.key = key
         noteKey = try NoteKey(name: origin, publicKey: Ed25519.publicKey(of: key))
         everyEvents = configuration.checkpointEvents
@@ -80,5 +82,6 @@ final class CheckpointSigner {
         // The store records heartbeats too: `status` tells the signer's liveness from it.
         try CheckpointLog.record(checkpoint, store.connection)
         lastAt = monotonicSeconds()
+        metrics.checkpointSigned(at: now.microsecondsSinceEpoch)
     }
 }

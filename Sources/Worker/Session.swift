@@ -20,6 +20,13 @@ struct Session {
     private var baselines: BaselineReader?
     /// Looks for changes escaping capture between steps; nil: never.
     var coverage: CoverageCheck?
+    /// Reads the slot's lag for the metrics and systemd between steps; nil: never.
+    var monitor: SlotMonitor?
+    /// Commit LSN and time (µs since 1970) of each transaction handed over
+    /// and not yet stored, oldest first from `unstoredStart`: the oldest is
+    /// what the lag in seconds is measured from.
+    private var unstored: [(lsn: LSN, time: Int64)] = []
+    private var unstoredStart = 0
 
     /// `shouldStop` is looked at least this often (seconds).
     static let stopCheckInterval = 0.25
@@ -55,10 +62,13 @@ struct Session {
             if let news = try handoff.news() {
                 machine.stored(upTo: news.stored)
                 machine.store(full: news.full)
+                forgetUnstored(upTo: news.stored)
             }
             if worker.shouldStop() { return try finish(handoff) }
             let now = monotonicSeconds()
+            worker.notifier?.pingWatchdogIfDue(now: now)  // from this loop: a stuck loop stops the pings
             try coverage?.runIfDue(now: now)
+            try monitor?.runIfDue(now: now)
             switch machine.nextStep(now: now) {
             case .sendFeedback(let lsn):
                 try sendFeedback(lsn)
@@ -73,6 +83,10 @@ struct Session {
                       let transaction = try assemble(delivery) else { continue }
                 let full = handoff.put(transaction)
                 machine.handedOver(upTo: transaction.commitLSN)
+                if transaction.baselineChunk == nil {  // a baseline's chunk is no source commit waiting
+                    if unstoredStart == unstored.count { worker.metrics.oldestUnstored(transaction.commitTime.microsecondsSinceEpoch) }
+                    unstored.append((transaction.commitLSN, transaction.commitTime.microsecondsSinceEpoch))
+                }
                 for request in transaction.baselineRequests {
                     baselines.enqueue(request, members: members(of: request.table))
                 }
@@ -86,8 +100,10 @@ struct Session {
     /// Stores what was handed over (an unfinished transaction stays in the
     /// slot) and confirms it. Feedback goes on while the store drains.
     private mutating func finish(_ handoff: Handoff) throws {
+        worker.notifier?.stopping()
         handoff.requestFinish()
         while true {
+            worker.notifier?.pingWatchdogIfDue(now: monotonicSeconds())
             let interval = worker.configuration.pausedFeedbackInterval
             if let stored = try handoff.writerResult(until: monotonicSeconds() + interval) {
                 machine.stored(upTo: stored)
@@ -98,6 +114,17 @@ struct Session {
         }
         try sendFeedback(machine.confirmable)
         worker.logger.info("stopped", metadata: ["confirmed_lsn": "\(machine.confirmed)"])
+    }
+
+    /// Drops the transactions stored up to `lsn` from `unstored` and tells
+    /// the metrics which commit is now the oldest waiting.
+    private mutating func forgetUnstored(upTo lsn: LSN) {
+        while unstoredStart < unstored.count && unstored[unstoredStart].lsn <= lsn { unstoredStart += 1 }
+        worker.metrics.oldestUnstored(unstoredStart < unstored.count ? unstored[unstoredStart].time : nil)
+        if unstoredStart > 4096 && unstoredStart * 2 > unstored.count {
+            unstored.removeFirst(unstoredStart)
+            unstoredStart = 0
+        }
     }
 
     /// The baseline reader's thread, with the baselines an earlier session left unfinished.

@@ -47,3 +47,31 @@ public struct FatalWorkerError: Error, CustomStringConvertible {
 func isTransient(_ error: any Error) -> Bool {
     (error as? PostgresError)?.isTransient ?? false
 }
+
+/// Why a capture session was retried: the `cause` label of `walaudit_retries_total`.
+enum RetryCause: String, CaseIterable {
+    /// A connection to the source or the store was lost or refused (SQLSTATE class 08).
+    case connectionLost = "connection_lost"
+    /// A server starting, shutting down or restarting (57P01–57P03).
+    case serverUnavailable = "server_unavailable"
+    /// The store is out of disk, memory or connections (class 53).
+    case insufficientResources = "insufficient_resources"
+    /// A deadlock, a serialization failure or a lock not available (class 40, 55P03).
+    case conflict
+    /// An I/O error on the server (58030).
+    case ioError = "io_error"
+
+    /// The cause of a passing error (`isTransient`).
+    init(_ error: any Error) {
+        let failure = error as? PostgresError
+        let state = failure?.sqlState ?? ""
+        switch state.prefix(2) {
+        case _ where failure?.connectionLost ?? false: self = .connectionLost
+        case "57": self = .serverUnavailable
+        case "53": self = .insufficientResources
+        case "40", "55": self = .conflict
+        case "58": self = .ioError
+        default: self = .connectionLost
+        }
+    }
+}

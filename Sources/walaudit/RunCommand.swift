@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Synchronization
 import Ledger
+import Service
 import Worker
 
 /// Set by SIGINT/SIGTERM; the worker polls it between messages.
@@ -64,6 +65,19 @@ struct RunCommand: ParsableCommand {
                                valueName: "seconds"))
     var coverageCheckInterval: Double = 10
 
+    @Option(help: ArgumentHelp("Serve Prometheus metrics at http://HOST:PORT/metrics, e.g. 127.0.0.1:9187 (off by default).",
+                               discussion: "[::1]:9187 for IPv6, :9187 for every interface; port 0 picks a free one (the log says which).",
+                               valueName: "host:port"))
+    var metricsAddress: String?
+
+    @Option(help: ArgumentHelp("Log lines on standard error: text (for people) or json (one object per line: time, level, message, metadata).",
+                               valueName: "format"))
+    var logFormat: LogFormat = .text
+
+    enum LogFormat: String, ExpressibleByArgument, CaseIterable {
+        case text, json
+    }
+
     func validate() throws {
         guard transactionMemory >= 0 else { throw ValidationError("--transaction-memory must be 0 or more") }
         guard (checkpointDir == nil) == (signingKey == nil) else {
@@ -76,12 +90,33 @@ struct RunCommand: ParsableCommand {
         if let origin, origin.isEmpty || origin.contains(where: { $0.isWhitespace || $0 == "+" }) {
             throw ValidationError("--origin must be non-empty, without spaces or '+'")
         }
+        if let metricsAddress {
+            do {
+                _ = try MetricsEndpoint.split(metricsAddress)
+            } catch {
+                throw ValidationError(error.description)
+            }
+        }
     }
 
     func run() throws {
-        try connection.checkParsable()
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        switch logFormat {
+        case .text: LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        case .json: LoggingSystem.bootstrap { _ in JSONLogHandler() }
+        }
         let logger = Logger(label: "walaudit.worker")
+        do {
+            try runWorker(logger: logger)
+        } catch where logFormat == .json {
+            // The failure as one more JSON line, not the plain line `Walaudit.main` would print.
+            let failure = CLIError(error)
+            logger.critical("\(failure)")
+            throw ExitCode(failure.kind.exitCode)
+        }
+    }
+
+    private func runWorker(logger: Logger) throws {
+        try connection.checkParsable()
         for signalNumber in [SIGINT, SIGTERM] {
             signal(signalNumber) { _ in stopRequested.store(true, ordering: .relaxed) }
         }
@@ -97,7 +132,19 @@ struct RunCommand: ParsableCommand {
             configuration.checkpointInterval = checkpointInterval
             configuration.origin = origin
         }
-        let worker = CaptureWorker(configuration, logger: logger, shouldStop: { stopRequested.load(ordering: .relaxed) })
+        let metrics = WorkerMetrics(version: walauditVersion, checkpointInterval: configuration.checkpointInterval)
+        if let metricsAddress {
+            let endpoint = try failing("cannot serve metrics") { try MetricsEndpoint(address: metricsAddress) { metrics.exposition() } }
+            logger.info("serving metrics", metadata: ["url": "http://\(endpoint.boundAddress)/metrics"])
+        }
+        var notifier: ServiceNotifier?
+        do {
+            notifier = try ServiceNotifier(environment: ProcessInfo.processInfo.environment)
+        } catch {
+            logger.error("systemd will not hear from the worker (Type=notify waits for READY=1 in vain)", metadata: ["error": "\(error)"])
+        }
+        let worker = CaptureWorker(configuration, logger: logger, metrics: metrics, notifier: notifier,
+                                   shouldStop: { stopRequested.load(ordering: .relaxed) })
         try failing("the worker stopped") { try worker.run() }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Service
 
 /// The `walaudit` command line: one subcommand per file in this directory.
 @main
@@ -14,6 +15,7 @@ struct Walaudit: ParsableCommand {
             Exit status: 0 done; 1 not intact (verify found tampering, decode met malformed \
             input); 2 error (the message on standard error says what to fix); 64 bad arguments.
             """,
+        version: walauditVersion,
         subcommands: [SetupCommand.self, AttachCommand.self, DetachCommand.self, BaselineCommand.self, RunCommand.self, StatusCommand.self, VerifyCommand.self,
                       RetentionCommand.self, ExportCommand.self, ProveCommand.self, KeygenCommand.self, DecodeCommand.self, DemoCommand.self,
                       TeardownCommand.self]

@@ -55,9 +55,9 @@ public struct WalauditHarness {
             """)
     }
 
-    /// Starts `walaudit run` in the background.
-    public func startWorker(_ extraArguments: [String] = []) throws -> WorkerProcess {
-        let worker = try WorkerProcess(arguments: ["run"] + connectionArguments + extraArguments)
+    /// Starts `walaudit run` in the background, with `environment` added to the test's.
+    public func startWorker(_ extraArguments: [String] = [], environment: [String: String] = [:]) throws -> WorkerProcess {
+        let worker = try WorkerProcess(arguments: ["run"] + connectionArguments + extraArguments, environment: environment)
         workers.add(worker)
         return worker
     }
@@ -151,13 +151,15 @@ public final class WorkerProcess {
     public let logPath: String
     private var exitStatus: Int32?
 
-    public init(arguments: [String]) throws {
+    public init(arguments: [String], environment: [String: String] = [:]) throws {
         logPath = NSTemporaryDirectory() + "/walaudit-worker-\(UUID().uuidString).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = open(logPath, O_WRONLY | O_APPEND | O_CLOEXEC)
         let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
         defer { close(log); close(devNull) }
-        child = try ChildProcess.spawn([WalauditBinary.path] + arguments, stdin: devNull, stdout: log, stderr: log)
+        // env(1) execs walaudit in its place: the child's pid is the worker's.
+        let settings = environment.isEmpty ? [] : ["/usr/bin/env"] + environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        child = try ChildProcess.spawn(settings + [WalauditBinary.path] + arguments, stdin: devNull, stdout: log, stderr: log)
     }
 
     /// SIGTERM, then waits; returns the exit status.
@@ -186,6 +188,18 @@ public final class WorkerProcess {
     }
 
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Waits until the log holds `text`; returns the log.
+    @discardableResult
+    public func waitForLog(_ text: String, timeout: Double = 60) throws -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let log = self.log
+            if log.contains(text) { return log }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw HarnessError("the worker did not log \"\(text)\" within \(Int(timeout)) s:\n\(log.suffix(4000))")
+    }
 
     deinit {
         kill()

@@ -9,7 +9,11 @@
 //   2. ingest: a pgbench backlog of >= 300k row changes decoded by
 //      pg_recvlogical to /dev/null (from a second slot at the same position)
 //      vs drained by `walaudit run` into the chained store; --rounds rounds,
-//      the ratio of the medians and the CPU per change by process.
+//      the ratio of the medians and the CPU per change by process. With
+//      --metrics, each round also drains the backlog with the worker serving
+//      /metrics (--metrics-address), scraped every second, into a third
+//      database: paired with the run into another database without it, the
+//      cost of serving metrics on ingest.
 //   3. overhead: pgbench TPS (scale 10; 4 clients, saturating both cores,
 //      then 1 client, leaving a core free), --rounds rounds of --run-seconds
 //      per configuration, interleaved: no audit; a classic trigger audit
@@ -22,11 +26,12 @@
 //      event_time): p50, p99, max.
 //
 //   swift build -c release && .build/release/worker-bench [--rows N] [--sql-verify-events N] [--transactions N] [--seconds N] [--rate TPS]
-//       [--run-seconds N] [--rounds N] [--clients N,N] [--only memory|ingest|overhead|lag]
+//       [--run-seconds N] [--rounds N] [--clients N,N] [--metrics] [--only memory|ingest|overhead|lag]
 import Decoding
 import EmbeddedPostgres
 import Foundation
 import PostgresClient
+import Synchronization
 
 var rows = 1_000_000
 // verify_chain() (plpgsql, ~1k events/s) checks the first 100k events by
@@ -39,6 +44,9 @@ var overheadSeconds = 20
 var rounds = 3
 var clientCounts = [4, 1]
 var rate = 200
+var withMetrics = false
+/// Where the worker serves /metrics in the --metrics runs.
+let metricsPort: UInt16 = 19187
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     switch argument {
@@ -51,8 +59,9 @@ while let argument = arguments.next() {
     case "--rounds": rounds = Int(arguments.next() ?? "") ?? rounds
     case "--clients": clientCounts = (arguments.next() ?? "").split(separator: ",").compactMap { Int($0) }
     case "--rate": rate = Int(arguments.next() ?? "") ?? rate
+    case "--metrics": withMetrics = true
     default:
-        FileHandle.standardError.write(Data("usage: worker-bench [--rows N] [--sql-verify-events N] [--transactions N] [--seconds N] [--rate TPS] [--run-seconds N] [--rounds N] [--clients N,N] [--only memory|ingest|overhead|lag]\n".utf8))
+        FileHandle.standardError.write(Data("usage: worker-bench [--rows N] [--sql-verify-events N] [--transactions N] [--seconds N] [--rate TPS] [--run-seconds N] [--rounds N] [--clients N,N] [--metrics] [--only memory|ingest|overhead|lag]\n".utf8))
         exit(2)
     }
 }
@@ -204,6 +213,7 @@ if only == nil || only == "ingest" {
         var cpus: [[String: Double]] = []
     }
     var placements = [Placement(name: "store in the source database"), Placement(name: "store in another database")]
+    if withMetrics { placements.append(Placement(name: "store in another database, serving /metrics scraped every second")) }
     var decodeRates: [Double] = [], decodeCPUs: [[String: Double]] = []
     let changes = transactions * 4
     // CPU per 1,000 changes by process: on 2 cores the bound is 2
@@ -225,15 +235,20 @@ if only == nil || only == "ingest" {
         let pgbench = ["-h", cluster.directory, "-p", String(cluster.port), "-U", ThrowawayCluster.superuser, database]
         try run([cluster.binDirectory + "/pgbench", "-i", "-q", "-s", "10"] + pgbench)
         let otherStore = try cluster.createDatabase(prefix: "ingest_store")
-        let placementConnections = [
+        var stores = [conninfo, cluster.conninfo(database: otherStore)]
+        var placementConnections = [
             ["--source", conninfo, "--slot", "ingest\(round)"],
-            ["--source", conninfo, "--slot", "ingest_other\(round)", "--target", cluster.conninfo(database: otherStore)],
+            ["--source", conninfo, "--slot", "ingest_other\(round)", "--target", stores[1]],
         ]
+        if withMetrics {
+            stores.append(cluster.conninfo(database: try cluster.createDatabase(prefix: "ingest_metrics")))
+            placementConnections.append(["--source", conninfo, "--slot", "ingest_metrics\(round)", "--target", stores[2]])
+        }
         for walauditConnection in placementConnections { try run([walaudit, "setup"] + walauditConnection) }
         // --no-baseline: this measures change ingest; a baseline of
         // pgbench's existing rows would run alongside (bench/baseline.sh measures that).
         try run([walaudit, "attach", "--no-baseline", "pgbench_accounts", "pgbench_tellers", "pgbench_branches", "pgbench_history"] + placementConnections[0])
-        let copySlots = (1...3).map { "ingest_copy\(round)_\($0)" }
+        let copySlots = (1...placements.count + 1).map { "ingest_copy\(round)_\($0)" }
         for slot in copySlots { try connection.execute("SELECT pg_create_logical_replication_slot($1, 'test_decoding')", [slot]) }
         // The backlog is made as fast as possible; how it was made does not matter.
         setenv("PGOPTIONS", "-c synchronous_commit=off", 1)
@@ -251,15 +266,18 @@ if only == nil || only == "ingest" {
         var line = String(format: "  ingest round %d: %d row changes; pg_recvlogical %.0f changes/s", round, changes, before)
         for (index, walauditConnection) in placementConnections.enumerated() {
             let slot = walauditConnection[3]
-            let store = try Connection(index == 0 ? conninfo : cluster.conninfo(database: otherStore))
+            let store = try Connection(stores[index])
             let ingestStart = ContinuousClock.now
-            let worker = try startWorker(walauditConnection)
+            let serving = index == 2
+            let worker = try startWorker(walauditConnection + (serving ? ["--metrics-address", "127.0.0.1:\(metricsPort)"] : []))
+            let scraper = serving ? Scraper(port: metricsPort) : nil
             let ingestCPU = try cpuWhile({ try pipelinePIDs(connection, slot: slot) + [("worker", worker.pid)] }, running: {
                 var status: Int32 = 0
                 if waitpid(worker.pid, &status, WNOHANG) == worker.pid { fail("the worker exited; see \(NSTemporaryDirectory())/worker-bench.log") }
                 return Int(try store.execute("SELECT coalesce(max(seq), 0) FROM walaudit.event_log").scalar!)! < 4 + changes
             })
             let ingestSeconds = seconds(since: ingestStart)
+            if let scraper, scraper.stop() == 0 { fail("no scrape of the worker's /metrics succeeded") }
             let rss = peakRSS(worker.pid)
             worker.send(SIGTERM)
             _ = worker.wait()
@@ -290,6 +308,58 @@ if only == nil || only == "ingest" {
                      placement.name, median(placement.rates), median(placement.ratios),
                      placement.ratios.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
         print("  ingest CPU per 1000 changes, medians, \(placement.name): \(perThousand(medianCPU(placement.cpus)))")
+    }
+    if withMetrics {
+        let paired = zip(placements[2].rates, placements[1].rates).map { $0 / $1 }
+        print(String(format: "  ingest serving /metrics vs not (store in another database, same round): median ratio %.2f (%@)",
+                     median(paired), paired.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
+    }
+}
+
+/// GETs the worker's /metrics every second on its own thread, as Prometheus would.
+final class Scraper: Sendable {
+    private let running = Atomic<Bool>(true)
+    private let scrapes = Atomic<Int>(0)
+    private let finished = Atomic<Bool>(false)
+
+    init(port: UInt16) {
+        Thread { [self] in
+            while running.load(ordering: .relaxed) {
+                if Self.get(port: port) { scrapes.add(1, ordering: .relaxed) }
+                Thread.sleep(forTimeInterval: 1)
+            }
+            finished.store(true, ordering: .releasing)
+        }.start()
+    }
+
+    /// Stops scraping; how many scrapes answered 200.
+    func stop() -> Int {
+        running.store(false, ordering: .relaxed)
+        while !finished.load(ordering: .acquiring) { Thread.sleep(forTimeInterval: 0.05) }
+        return scrapes.load(ordering: .relaxed)
+    }
+
+    private static func get(port: UInt16) -> Bool {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { return false }  // the worker is still starting
+        let request = Array("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let count = recv(socket, &buffer, buffer.count, 0)
+            guard count > 0 else { break }
+            response += buffer[..<count]
+        }
+        return response.starts(with: Array("HTTP/1.1 200".utf8))
     }
 }
 
