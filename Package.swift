@@ -10,16 +10,17 @@
 //   Ledger          pure   chain format (field table, canonical encoding), chain, verifiers,
 //                          checkpoints and Ed25519 signing (libcrypto)                          -> Decoding
 //   Capture         pure   committed transactions -> audit events (actors, keys, masking)       -> Decoding, Ledger
+//   EvidenceReport  pure   the auditor's HTML report (verdict, SVG charts, timelines) from a model -> Decoding
 //   PostgresClient  I/O    libpq: queries, COPY, errors, quoting, the replication transport     -> Decoding
 //   Schema          I/O    sql/ embedded at build time, applied in order                         -> Decoding, PostgresClient
-//   AuditStore      I/O    every statement against walaudit.* (events, position, checkpoints)   -> Capture, Ledger, PostgresClient, Schema
+//   AuditStore      I/O    every statement against walaudit.* (events, position, checkpoints)   -> Capture, EvidenceReport, Ledger, PostgresClient, Schema
 //   Worker          I/O    the capture loop: session, handoff, batch writer, checkpoint signer   -> Replication, Capture, AuditStore
 //   EmbeddedPostgres I/O   throwaway clusters for tests and the demo                            -> PostgresClient
 //   walaudit        CLI    one command per file                                                 -> all of the above
 //
 // Beside them: CLibPQ and CLibCrypto (system libraries: libpq, OpenSSL libcrypto), CProcess (a C shim for
 // spawning child processes, used by EmbeddedPostgres), sql-embedder and the EmbedSQL build plugin (turn sql/
-// into Schema's source), worker-bench and parser-bench (bench/), TestSupport and the test targets.
+// into Schema's source), worker-bench, parser-bench and tree-bench (bench/), TestSupport and the test targets.
 import PackageDescription
 
 let package = Package(
@@ -40,11 +41,12 @@ let package = Package(
         .target(name: "Replication", dependencies: ["Decoding"]),
         .target(name: "Ledger", dependencies: ["Decoding", "CLibCrypto"]),
         .target(name: "Capture", dependencies: ["Decoding", "Ledger"]),
+        .target(name: "EvidenceReport", dependencies: ["Decoding"]),
         .target(name: "PostgresClient", dependencies: ["CLibPQ", "Decoding"]),
         .executableTarget(name: "sql-embedder", path: "Sources/SQLEmbedder"),
         .plugin(name: "EmbedSQL", capability: .buildTool(), dependencies: ["sql-embedder"]),
         .target(name: "Schema", dependencies: ["Decoding", "PostgresClient"], plugins: ["EmbedSQL"]),
-        .target(name: "AuditStore", dependencies: ["Capture", "Decoding", "Ledger", "PostgresClient", "Schema"]),
+        .target(name: "AuditStore", dependencies: ["Capture", "Decoding", "EvidenceReport", "Ledger", "PostgresClient", "Schema"]),
         .target(name: "Worker", dependencies: [
             "AuditStore", "Capture", "Decoding", "Ledger", "PostgresClient", "Replication",
             .product(name: "Logging", package: "swift-log"),
@@ -55,7 +57,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "walaudit", dependencies: [
-            "AuditStore", "Decoding", "PostgresClient", "EmbeddedPostgres", "Schema", "Worker", "Ledger",
+            "AuditStore", "Decoding", "EvidenceReport", "PostgresClient", "EmbeddedPostgres", "Schema", "Worker", "Ledger",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -70,6 +72,7 @@ let package = Package(
         .testTarget(name: "ReplicationTests", dependencies: ["Replication", "Decoding", "TestSupport"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Decoding", "TestSupport"]),
         .testTarget(name: "AssemblyTests", dependencies: ["Capture", "Ledger", "TestSupport"]),
+        .testTarget(name: "EvidenceReportTests", dependencies: ["EvidenceReport"]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "AuditStore", "Capture", "Decoding", "Ledger", "PostgresClient", "EmbeddedPostgres", "TestSupport", "Worker", "walaudit",
             .product(name: "Logging", package: "swift-log"),

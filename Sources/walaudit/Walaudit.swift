@@ -14,10 +14,14 @@ struct Walaudit: ParsableCommand {
             Exit status: 0 done; 1 not intact (verify found tampering, decode met malformed \
             input); 2 error (the message on standard error says what to fix); 64 bad arguments.
             """,
+        version: version,
         subcommands: [SetupCommand.self, AttachCommand.self, DetachCommand.self, BaselineCommand.self, RunCommand.self, StatusCommand.self, VerifyCommand.self,
-                      RetentionCommand.self, ExportCommand.self, ProveCommand.self, KeygenCommand.self, DecodeCommand.self, DemoCommand.self,
+                      RetentionCommand.self, ExportCommand.self, ReportCommand.self, ProveCommand.self, KeygenCommand.self, DecodeCommand.self, DemoCommand.self,
                       TeardownCommand.self]
     )
+
+    /// walaudit's version (`walaudit --version`, and the provenance of reports).
+    static let version = "0.1.0-dev"
 
     /// The one exit path: bad arguments, --help, and ArgumentParser's own
     /// errors as ArgumentParser handles them (exit 0 or 64); a command's
