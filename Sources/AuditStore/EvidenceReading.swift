@@ -65,7 +65,7 @@ public enum EvidenceReading {
         let selection = Selection(since: request.since, until: request.until, table: request.table, events: selectionRange.events,
                                   firstSeq: selectionRange.firstSeq, lastSeq: selectionRange.lastSeq, firstTime: selectionRange.firstTime,
                                   lastTime: selectionRange.lastTime, storeHeadSeq: head[2].flatMap { Int64($0) } ?? 0)
-        let limit = String(request.listLimit)
+        let limit = String(request.listLimit + 1)  // one more: the page says whether a list was cut
         return Evidence(
             verdict: verdict, selection: selection, operations: operations, activity: activity,
             gaps: try events(store, where: "e.operation = 'GAP' AND \(inRange) AND \(ofTableOrAll)", order: "ASC", limit: limit, bounds),

@@ -32,7 +32,7 @@ public enum ActivityChart {
         let top = Double(ticks.last ?? 1)
         let plotWidth = width - left - right, plotHeight = height - self.top - bottom
         let slot = plotWidth / Double(starts.count)
-        let barWidth = max(1, slot * (starts.count > 1 ? 0.8 : 0.3))
+        let barWidth = min(max(1, slot * 0.8), 48)
         func y(_ value: Int64) -> Double { self.top + plotHeight - Double(value) / top * plotHeight }
 
         var parts: [HTML] = []

@@ -15,7 +15,7 @@ public struct Evidence: Sendable {
     public var legalHolds: [LegalHold]
     /// DDL events of the selection, oldest first.
     public var ddlEvents: [TrailEvent]
-    /// Lists are cut at this many entries (the page says so when one is).
+    /// Lists show this many entries; one holding more (read one past the limit) says it was cut.
     public var listLimit: Int
     /// The rows changed most often in the selection, with their events.
     public var topRows: [RowActivity]

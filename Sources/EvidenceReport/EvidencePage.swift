@@ -43,7 +43,7 @@ public enum EvidencePage {
         .warn{color:#8a4b00}
         nav ul{list-style:none;padding:0;margin:6px 0;display:flex;flex-wrap:wrap;gap:4px 16px}
         table{border-collapse:collapse;width:100%;margin:6px 0 10px;font-size:13px}th,td{border-bottom:1px solid #e2e2e2;padding:3px 6px;text-align:left;vertical-align:top}
-        th{background:#f3f3f3}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}td.time{white-space:nowrap}
+        th{background:#f3f3f3}table.operations{width:auto;min-width:40%}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}td.time{white-space:nowrap}
         code{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,monospace;font-size:12px;overflow-wrap:anywhere;white-space:pre-wrap}
         .note{color:#555;font-size:13px}.empty{color:#555;font-style:italic}
         .chart{margin:8px 0 16px}.chart svg{width:100%;height:auto;display:block}
@@ -73,7 +73,7 @@ public enum EvidencePage {
         let selection = evidence.selection
         var facts: [(String, HTML)] = []
         if let bad = verdict.firstBadSeq {
-            facts.append(("Chain", "the \(count: verdict.checked) events before seq \(count: bad) verify; from seq \(count: bad) on, the trail cannot be relied on until this is explained"))
+            facts.append(("Chain", "verification stopped at seq \(count: bad), having checked \(count: verdict.checked) events; from seq \(count: bad) on, the trail cannot be relied on until this is explained"))
         } else {
             facts.append(("Chain", "all \(count: verdict.checked) events of the store (seq 1 to \(count: verdict.checked)): every seq present, every link, payload digest and hash recomputed"))
         }
@@ -93,11 +93,16 @@ public enum EvidencePage {
         facts.append(("Gaps", verdict.gapSeqs.isEmpty
             ? "none: the trail records no stretch it could not capture"
             : "<span class=\"warn\">\(count: Int64(verdict.gapSeqs.count)) GAP event(s), at seq \(verdict.gapSeqs.map { HTML.grouped($0) }.joined(separator: ", ")): changes the trail could not capture (see <a href=\"#gaps\">Gaps</a>)</span>"))
-        let among: HTML = verdict.intact ? "over the whole chain" : "among the \(count: verdict.checked) events checked"
-        facts.append(("Retention", """
-            \(count: verdict.purged) event payload(s) purged \(among) (the events and their hashes stay); \
-            the apply_retention runs recorded in the chain say they purged \(count: verdict.purgesRecordedByRetention)
-            """))
+        let recorded: HTML = "the apply_retention runs recorded in the chain say they purged \(count: verdict.purgesRecordedByRetention)"
+        if verdict.intact {
+            facts.append(("Retention", "\(count: verdict.purged) event payload(s) purged over the whole chain (the events and their hashes stay); \(recorded)"))
+        } else {
+            let marked = evidence.operations.reduce(Int64(0)) { $0 + $1.purged }
+            facts.append(("Retention", """
+                \(count: marked) event payload(s) of this report's events are marked purged (verification counted \(count: verdict.purged) \
+                among the \(count: verdict.checked) events it checked); \(recorded)
+                """))
+        }
         var range: HTML = "\(count: selection.events) event(s)"
         if let first = selection.firstSeq, let last = selection.lastSeq {
             range = "\(range), seq \(count: first) to \(count: last), committed \(selection.firstTime ?? "?") to \(selection.lastTime ?? "?")"
@@ -125,7 +130,7 @@ public enum EvidencePage {
         if evidence.gaps.isEmpty {
             body = "<p class=\"empty\">No GAP event in the selection.</p>"
         } else {
-            let rows: [HTML] = evidence.gaps.map { event in
+            let rows: [HTML] = evidence.gaps.prefix(evidence.listLimit).map { event in
                 let fields = jsonObject(event.newRow)
                 return """
                     <tr><td class="num">\(count: event.seq)</td><td class="time">\(event.time)</td><td>\(event.table ?? "every table")</td>\
@@ -161,7 +166,7 @@ public enum EvidencePage {
         if evidence.policyEvents.isEmpty {
             timeline = "<p class=\"empty\">No POLICY event in the selection.</p>"
         } else {
-            let rows: [HTML] = evidence.policyEvents.map { event in
+            let rows: [HTML] = evidence.policyEvents.prefix(evidence.listLimit).map { event in
                 let summary = policySummary(event)
                 return """
                     <tr><td class="num">\(count: event.seq)</td><td class="time">\(event.time)</td><td>\(summary.action)</td>\
@@ -201,7 +206,7 @@ public enum EvidencePage {
         if evidence.ddlEvents.isEmpty {
             body = "<p class=\"empty\">No DDL event in the selection.</p>"
         } else {
-            let rows: [HTML] = evidence.ddlEvents.map { event in
+            let rows: [HTML] = evidence.ddlEvents.prefix(evidence.listLimit).map { event in
                 let fields = jsonObject(event.newRow)
                 return """
                     <tr><td class="num">\(count: event.seq)</td><td class="time">\(event.time)</td><td>\(event.table ?? "")</td>\
@@ -349,8 +354,9 @@ public enum EvidencePage {
         return value
     }
 
-    static func cut(_ shown: Int, _ limit: Int) -> HTML {
-        shown >= limit ? "<p class=\"note\">Only the first \(shown) are listed; query <code>walaudit.events</code> for the rest.</p>" : ""
+    /// A note under a list of `count` entries of which the first `limit` are shown.
+    static func cut(_ count: Int, _ limit: Int) -> HTML {
+        count > limit ? "<p class=\"note\">Only the first \(limit) are listed; query <code>walaudit.events</code> for the rest.</p>" : ""
     }
 
     static func seconds(_ value: Double) -> String {

@@ -55,7 +55,6 @@ struct ReportCommand: ParsableCommand {
     }
 
     func run() throws {
-        let generatedAt = Date()
         var anchors: CheckpointAnchors?
         if let checkpoints, let publicKey {
             anchors = try failing("cannot read the checkpoints") { try CheckpointAnchors.read(checkpoints: checkpoints, publicKeyFile: publicKey) }
@@ -63,30 +62,47 @@ struct ReportCommand: ParsableCommand {
         }
         let store = try connection.connectTarget()
         let connection = self.connection
+        let evidence = try Self.evidence(store, jobs: jobs, connect: { try connection.connectTarget() },
+                                         anchors: anchors.map { ($0, checkpoints ?? "") },
+                                         request: EvidenceReading.Request(since: since, until: until, table: table),
+                                         command: Self.commandLine(CommandLine.arguments))
+        try Self.write(evidence, to: html)
+        print("wrote \(html): \(evidence.verdict.headline)")
+        if !evidence.verdict.intact { throw CLIError.notIntact }
+    }
+
+    /// Verifies the whole chain of `store` (against `anchors`, the
+    /// checkpoints and where they were read from, when given) and reads
+    /// what the report shows: `walaudit report` and `walaudit demo`.
+    static func evidence(_ store: Connection, jobs: Int, connect: () throws -> Connection, anchors: (CheckpointAnchors, path: String)?,
+                         request: EvidenceReading.Request, command: String) throws(CLIError) -> Evidence {
+        let started = Date()
         let report = try failing("cannot verify the audit store") {
-            try StoreVerification.verify(store, jobs: jobs, connect: { try connection.connectTarget() }, anchors: anchors)
+            try StoreVerification.verify(store, jobs: jobs, connect: connect, anchors: anchors?.0)
         }
         let verified = Date()
         let verdict = Verdict(checked: report.checked, purged: report.purged, firstBadSeq: report.firstBadSeq, problem: report.problem,
-                              gapSeqs: report.gaps, anchor: anchors.flatMap { anchor($0, path: checkpoints ?? "") },
+                              gapSeqs: report.gaps, anchor: anchors.flatMap { anchor($0.0, path: $0.path) },
                               storedCheckpoint: nil, purgesRecordedByRetention: 0)
-        let provenance = Provenance(command: Self.commandLine(CommandLine.arguments), database: Self.describe(store),
-                                    serverVersion: "", chainID: nil, walauditVersion: Walaudit.version,
-                                    generatedAt: PostgresTimestamp(microsecondsSinceEpoch: Int64(generatedAt.timeIntervalSince1970) * 1_000_000).iso8601
+        let provenance = Provenance(command: command, database: describe(store), serverVersion: "", chainID: nil,
+                                    walauditVersion: Walaudit.version,
+                                    generatedAt: PostgresTimestamp(microsecondsSinceEpoch: Int64(started.timeIntervalSince1970) * 1_000_000).iso8601
                                         .replacingOccurrences(of: ".000000Z", with: "Z"),
-                                    verifySeconds: verified.timeIntervalSince(generatedAt), readSeconds: 0)
+                                    verifySeconds: verified.timeIntervalSince(started), readSeconds: 0)
         var evidence = try failing("cannot read the audit store") {
-            try EvidenceReading.read(store, EvidenceReading.Request(since: since, until: until, table: table), verdict: verdict, provenance: provenance)
+            try EvidenceReading.read(store, request, verdict: verdict, provenance: provenance)
         }
         evidence.provenance.readSeconds = Date().timeIntervalSince(verified)
-        let page = EvidencePage.render(evidence)
-        try failing("cannot write \(html)") { try Data(page.utf8).write(to: URL(fileURLWithPath: html), options: .atomic) }
-        print("wrote \(html): \(evidence.verdict.headline)")
-        if !report.ok { throw CLIError.notIntact }
+        return evidence
+    }
+
+    /// Writes the page to `path` (replaced whole: written aside, then renamed).
+    static func write(_ evidence: Evidence, to path: String) throws(CLIError) {
+        try failing("cannot write \(path)") { try Data(EvidencePage.render(evidence).utf8).write(to: URL(fileURLWithPath: path), options: .atomic) }
     }
 
     /// What the report says about the checkpoints the chain was held against: the newest.
-    private func anchor(_ anchors: CheckpointAnchors, path: String) -> CheckpointAnchor? {
+    static func anchor(_ anchors: CheckpointAnchors, path: String) -> CheckpointAnchor? {
         guard let newest = anchors.checkpoints.max(by: { $0.seq < $1.seq }) else { return nil }
         let origin = (try? newest.treeHead(publicKey: anchors.publicKey))??.origin
         let keyID = origin.flatMap { try? NoteKey(name: $0, publicKey: anchors.publicKey) }.map { Hex.encode($0.keyID) }

@@ -9,7 +9,7 @@ import TestSupport
 /// `walaudit report --html` on a real store with a gap, a purge, a legal
 /// hold, hostile names and then tampering, opened in headless Chromium
 /// (Debian's `chromium`, installed by `scripts/bootstrap --tests`).
-@Suite struct EvidenceReportTests {
+@Suite struct AuditorReportTests {
     /// Headless Chromium as root: `--no-sandbox` (it refuses root
     /// otherwise); no profile of its own, none of its background services,
     /// and every host name resolving to nothing, so that nothing can leave
@@ -116,7 +116,7 @@ import TestSupport
         #expect(html.contains("public.orders: 4 purged, 3 held") && html.contains("(test clock)"), "the retention run")
         #expect(html.contains("hold case-&lt;1&gt;") && html.contains("subpoena &lt;script&gt;") && html.contains("dpo@example.com"))
         #expect(html.contains("ALTER TABLE"), "the DDL")
-        #expect(html.contains("4 event payload(s) purged among the") && html.contains("say they purged 4"))
+        #expect(html.contains("4 event payload(s) of this report's events are marked purged") && html.contains("say they purged 4"))
         #expect(html.contains("<a href=\"#row-1\"><code>{&quot;id&quot;: 2}</code></a>") && html.contains("id=\"row-1\""), "the top row links to its history")
         #expect(html.contains("walaudit report --html"), "the command")
         // Nothing outside the file: no element or attribute that fetches, no CSS that does. Text
