@@ -20,7 +20,7 @@
 //
 // Beside them: CLibPQ and CLibCrypto (system libraries: libpq, OpenSSL libcrypto), CProcess (a C shim for
 // spawning child processes, used by EmbeddedPostgres), sql-embedder and the EmbedSQL build plugin (turn sql/
-// into Schema's source), worker-bench, parser-bench and tree-bench (bench/), TestSupport and the test targets.
+// into Schema's source), worker-bench, parser-bench, tree-bench and report-bench (bench/), TestSupport and the test targets.
 import PackageDescription
 
 let package = Package(
@@ -66,6 +66,8 @@ let package = Package(
         .executableTarget(name: "parser-bench", dependencies: ["Decoding", "EmbeddedPostgres", "PostgresClient"],
                           path: "bench/ParserBench"),
         .executableTarget(name: "tree-bench", dependencies: ["Ledger"], path: "bench/TreeBench"),
+        .executableTarget(name: "report-bench", dependencies: ["AuditStore", "Decoding", "Ledger", "PostgresClient"],
+                          path: "bench/ReportBench"),
         .target(name: "TestSupport", dependencies: ["EmbeddedPostgres", "PostgresClient"],
                 path: "Tests/TestSupport"),
         .testTarget(name: "DecodingTests", dependencies: ["Decoding"]),
