@@ -99,31 +99,39 @@ public enum EvidenceReading {
 
     // MARK: - Aggregates
 
-    /// One pass over the selection: events per operation (with purged
-    /// payloads), per bucket and table, per bucket and actor; the largest
-    /// tables and actors, and the cells of the charts (the largest series
-    /// each, the rest as one).
+    /// One pass over the selection: events per bucket, table, login,
+    /// application user and operation (a hash aggregate: a few thousand
+    /// groups for millions of events), then, from those, events per
+    /// operation (with purged payloads), the largest tables and actors,
+    /// and the cells of the charts (the largest series each, the rest as one).
     static func aggregate(_ store: Connection, _ bounds: [String], bucket: TimeBucket, request: Request) throws
         -> ([OperationCount], Activity, (events: Int64, firstSeq: Int64?, lastSeq: Int64?, firstTime: String?, lastTime: String?), [String: Int64])
     {
         let rows = try store.execute("""
-            WITH selected AS (
-                SELECT \(bucketStart(bucket)) AS bucket, coalesce(e.schema_name || '.' || e.table_name, '\(noTable)') AS tbl,
-                       \(actor) AS actor, e.operation AS op, e.seq, e.event_time, e.purged_at
+            WITH fine AS MATERIALIZED (
+                SELECT \(bucketStart(bucket)) AS bucket, e.schema_name, e.table_name, e.app_user, e.db_user, e.operation AS op,
+                       count(*) AS events, count(e.purged_at) AS purged, min(e.seq) AS first_seq, max(e.seq) AS last_seq,
+                       min(e.event_time) AS first_time, max(e.event_time) AS last_time
                 FROM walaudit.event_log e WHERE \(inRange) AND \(ofTable)
-            ), per AS MATERIALIZED (
-                SELECT CASE WHEN GROUPING(tbl) = 0 THEN 'table' WHEN GROUPING(actor) = 0 THEN 'actor' ELSE 'operation' END AS dimension,
-                       bucket, coalesce(tbl, actor, op) AS name, count(*) AS events, count(purged_at) AS purged,
-                       min(seq) AS first_seq, max(seq) AS last_seq, min(event_time) AS first_time, max(event_time) AS last_time
-                FROM selected GROUP BY GROUPING SETS ((bucket, tbl), (bucket, actor), (op))
+                GROUP BY 1, 2, 3, 4, 5, 6
+            ), labelled AS (
+                SELECT extract(epoch FROM bucket)::bigint AS bucket, coalesce(schema_name || '.' || table_name, '\(noTable)') AS tbl,
+                       coalesce(app_user, db_user, '\(noActor)') AS actor, op, events, purged, first_seq, last_seq, first_time, last_time
+                FROM fine
+            ), per AS (
+                SELECT 'table' AS dimension, bucket, tbl AS name, sum(events)::bigint AS events, max(last_seq) AS last_seq
+                FROM labelled GROUP BY bucket, tbl
+                UNION ALL
+                SELECT 'actor', bucket, actor, sum(events)::bigint, max(last_seq) FROM labelled GROUP BY bucket, actor
             ), totals AS (
                 SELECT dimension, name, sum(events)::bigint AS events, max(last_seq) AS last_seq,
                        row_number() OVER (PARTITION BY dimension ORDER BY sum(events) DESC, name) AS rank,
                        count(*) OVER (PARTITION BY dimension) AS names
-                FROM per WHERE dimension <> 'operation' GROUP BY dimension, name
+                FROM per GROUP BY dimension, name
             )
-            SELECT 'operation', NULL::bigint, name, events, purged, first_seq, last_seq, \(iso("first_time")), \(iso("last_time"))
-            FROM per WHERE dimension = 'operation'
+            SELECT 'operation', NULL::bigint, op, sum(events)::bigint, sum(purged)::bigint, min(first_seq), max(last_seq),
+                   \(iso("min(first_time)")), \(iso("max(last_time)"))
+            FROM labelled GROUP BY op
             UNION ALL
             SELECT 'total ' || dimension, NULL, name, events, names, rank, last_seq, NULL, NULL
             FROM totals WHERE rank <= $4
@@ -166,23 +174,32 @@ public enum EvidenceReading {
         return (operations, Activity(bucket: bucket, byTable: breakdown("table"), byActor: breakdown("actor")), range, actorLastSeqs)
     }
 
-    /// The bucket of `e.event_time`, as seconds since 1970 (NULL for ±infinity),
-    /// aligned as `TimeBucket` aligns it.
+    /// The start of the bucket of `e.event_time` (NULL for ±infinity), aligned as `TimeBucket` aligns it.
     static func bucketStart(_ bucket: TimeBucket) -> String {
         let start = if let seconds = bucket.seconds {
             "date_bin('\(seconds) seconds', e.event_time, to_timestamp(\(TimeBucket.origin)))"
         } else {
             "date_trunc('month', e.event_time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
         }
-        return "CASE WHEN isfinite(e.event_time) THEN extract(epoch FROM \(start))::bigint END"
+        return "CASE WHEN isfinite(e.event_time) THEN \(start) END"
     }
 
-    /// The rows with the most INSERT, UPDATE and DELETE events, each with its newest events.
+    /// The rows with the most INSERT, UPDATE and DELETE events, each with
+    /// its newest events. Counted by row reference first (a bigint: a
+    /// million rows' counts fit in memory where their keys would not), then
+    /// exactly, by key, through the row index for the references on top;
+    /// so a hash collision may cost a place in the list, never a wrong count.
     static func topRows(_ store: Connection, _ bounds: [String], request: Request) throws -> [RowActivity] {
-        try store.execute("""
+        let changes = "\(inRange) AND \(ofTable) AND e.operation IN ('INSERT', 'UPDATE', 'DELETE') AND e.row_key IS NOT NULL"
+        return try store.execute("""
+            WITH top AS (
+                SELECT walaudit.row_ref(e.schema_name, e.table_name, e.row_key) AS ref
+                FROM walaudit.event_log e WHERE \(changes)
+                GROUP BY 1 ORDER BY count(*) DESC, max(e.seq) DESC LIMIT \(request.topCount)
+            )
             SELECT e.schema_name, e.table_name, e.row_key::text, count(*) AS changes
-            FROM walaudit.event_log e
-            WHERE \(inRange) AND \(ofTable) AND e.operation IN ('INSERT', 'UPDATE', 'DELETE') AND e.row_key IS NOT NULL
+            FROM top JOIN walaudit.event_log e ON walaudit.row_ref(e.schema_name, e.table_name, e.row_key) = top.ref
+            WHERE \(changes)
             GROUP BY e.schema_name, e.table_name, e.row_key ORDER BY changes DESC, max(e.seq) DESC LIMIT \(request.topCount)
             """, bounds).rows.map { row in
             let (schema, table, key) = (row[0] ?? "", row[1] ?? "", row[2] ?? "")

@@ -58,7 +58,7 @@ func event(_ seq: Int64) -> AuditEvent {
                           newRow: .object([.init("reason", .string("slot invalidated")), .init("detail", .string("synthetic gap"))]))
     }
     // A skewed mix of actors: every other event by one of the first ten.
-    let mixed = UInt64(seq) &* 0x9E37_79B9_7F4A_7C15
+    let mixed = (UInt64(seq) &* 0x9E37_79B9_7F4A_7C15) >> 32
     let actor = actors[Int(seq % 2 == 0 ? mixed % 10 : mixed % 200)]
     let id = JSONValue.number(String((seq / 10) % 100_000))
     let operation: AuditEvent.Operation = seq % 50 == 1 ? .insert : seq % 50 == 2 ? .delete : .update
