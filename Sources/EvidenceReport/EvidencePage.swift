@@ -16,7 +16,7 @@ public enum EvidencePage {
             <header><h1>Audit trail evidence report</h1>
             <p class="scope">\(scope(evidence.selection)) · generated \(evidence.provenance.generatedAt) by walaudit \(evidence.provenance.walauditVersion)</p></header>
             \(verdict(evidence))
-            \(contents(evidence))
+            \(contents())
             \(gaps(evidence))
             \(activity(evidence))
             \(policy(evidence))
@@ -116,7 +116,7 @@ public enum EvidencePage {
             """
     }
 
-    static func contents(_ evidence: Evidence) -> HTML {
+    static func contents() -> HTML {
         let entries: [(String, String)] = [("gaps", "Gaps"), ("activity", "Activity"), ("policy", "Policy timeline"), ("ddl", "DDL"),
                                            ("top", "Top rows and actors"), ("provenance", "Provenance")]
         let items: [HTML] = entries.map { "<li><a href=\"#\($0.0)\">\($0.1)</a></li>" }
