@@ -10,9 +10,10 @@
 //   Ledger          pure   chain format (field table, canonical encoding), chain, verifiers,
 //                          checkpoints and Ed25519 signing (libcrypto)                          -> Decoding
 //   Capture         pure   committed transactions -> audit events (actors, keys, masking)       -> Decoding, Ledger
+//   EvidenceReport  pure   the auditor's HTML report (verdict, SVG charts, timelines) from a model -> Decoding
 //   PostgresClient  I/O    libpq: queries, COPY, errors, quoting, the replication transport     -> Decoding
 //   Schema          I/O    sql/ embedded at build time, applied in order                         -> Decoding, PostgresClient
-//   AuditStore      I/O    every statement against walaudit.* (events, position, checkpoints)   -> Capture, Ledger, PostgresClient, Schema
+//   AuditStore      I/O    every statement against walaudit.* (events, position, checkpoints)   -> Capture, EvidenceReport, Ledger, PostgresClient, Schema
 //   Service         I/O    the worker as a service: systemd notify, the /metrics endpoint, JSON log lines -> Decoding
 //   Worker          I/O    the capture loop: session, handoff, batch writer, checkpoint signer,
 //                          its Prometheus metrics (swift-prometheus)                             -> Replication, Capture, AuditStore, Service
@@ -21,7 +22,7 @@
 //
 // Beside them: CLibPQ and CLibCrypto (system libraries: libpq, OpenSSL libcrypto), CProcess (a C shim for
 // spawning child processes, used by EmbeddedPostgres), sql-embedder and the EmbedSQL build plugin (turn sql/
-// into Schema's source), worker-bench and parser-bench (bench/), TestSupport and the test targets.
+// into Schema's source), worker-bench, parser-bench, tree-bench and report-bench (bench/), TestSupport and the test targets.
 import PackageDescription
 
 let package = Package(
@@ -45,11 +46,12 @@ let package = Package(
         .target(name: "Replication", dependencies: ["Decoding"]),
         .target(name: "Ledger", dependencies: ["Decoding", "CLibCrypto"]),
         .target(name: "Capture", dependencies: ["Decoding", "Ledger"]),
+        .target(name: "EvidenceReport", dependencies: ["Decoding"]),
         .target(name: "PostgresClient", dependencies: ["CLibPQ", "Decoding"]),
         .executableTarget(name: "sql-embedder", path: "Sources/SQLEmbedder"),
         .plugin(name: "EmbedSQL", capability: .buildTool(), dependencies: ["sql-embedder"]),
         .target(name: "Schema", dependencies: ["Decoding", "PostgresClient"], plugins: ["EmbedSQL"]),
-        .target(name: "AuditStore", dependencies: ["Capture", "Decoding", "Ledger", "PostgresClient", "Schema"]),
+        .target(name: "AuditStore", dependencies: ["Capture", "Decoding", "EvidenceReport", "Ledger", "PostgresClient", "Schema"]),
         .target(name: "Service", dependencies: [
             "Decoding",
             .product(name: "Logging", package: "swift-log"),
@@ -65,7 +67,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "walaudit", dependencies: [
-            "AuditStore", "Decoding", "PostgresClient", "EmbeddedPostgres", "Schema", "Service", "Worker", "Ledger",
+            "AuditStore", "Decoding", "EvidenceReport", "PostgresClient", "EmbeddedPostgres", "Schema", "Service", "Worker", "Ledger",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -74,12 +76,15 @@ let package = Package(
         .executableTarget(name: "parser-bench", dependencies: ["Decoding", "EmbeddedPostgres", "PostgresClient"],
                           path: "bench/ParserBench"),
         .executableTarget(name: "tree-bench", dependencies: ["Ledger"], path: "bench/TreeBench"),
+        .executableTarget(name: "report-bench", dependencies: ["AuditStore", "Decoding", "Ledger", "PostgresClient"],
+                          path: "bench/ReportBench"),
         .target(name: "TestSupport", dependencies: ["EmbeddedPostgres", "PostgresClient"],
                 path: "Tests/TestSupport"),
         .testTarget(name: "DecodingTests", dependencies: ["Decoding"]),
         .testTarget(name: "ReplicationTests", dependencies: ["Replication", "Decoding", "TestSupport"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Decoding", "TestSupport"]),
         .testTarget(name: "AssemblyTests", dependencies: ["Capture", "Ledger", "TestSupport"]),
+        .testTarget(name: "EvidenceReportTests", dependencies: ["EvidenceReport"]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "AuditStore", "Capture", "Decoding", "Ledger", "PostgresClient", "EmbeddedPostgres", "Service", "TestSupport", "Worker", "walaudit",
             .product(name: "Logging", package: "swift-log"),

@@ -11,6 +11,16 @@ public struct CheckpointAnchors {
         self.checkpoints = checkpoints
         self.publicKey = publicKey
     }
+
+    /// The checkpoints of `path` (a checkpoint directory or file), with the
+    /// heartbeat an idle worker keeps replacing if it follows the last
+    /// line, and the public key in `publicKeyFile`.
+    public static func read(checkpoints path: String, publicKeyFile: String) throws -> CheckpointAnchors {
+        let file = CheckpointFile(path)
+        var checkpoints = try file.readAll()
+        if let beat = try file.readHeartbeat(), let last = checkpoints.last, beat.previous == last.hash { checkpoints.append(beat) }
+        return CheckpointAnchors(checkpoints: checkpoints, publicKey: try KeyFile.read(publicKeyFile, label: "public"))
+    }
 }
 
 extension StoreVerification {

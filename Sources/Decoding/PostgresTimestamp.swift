@@ -98,7 +98,7 @@ public struct PostgresTimestamp: Hashable, Comparable, Sendable, CustomStringCon
     }
 
     /// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
-    static func daysSinceEpoch(year: Int64, month: Int64, day: Int64) -> Int64 {
+    public static func daysSinceEpoch(year: Int64, month: Int64, day: Int64) -> Int64 {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yearOfEra = y - era * 400
@@ -108,7 +108,7 @@ public struct PostgresTimestamp: Hashable, Comparable, Sendable, CustomStringCon
     }
 
     /// The inverse of `daysSinceEpoch`.
-    static func civilDate(daysSinceEpoch: Int64) -> (Int64, Int64, Int64) {
+    public static func civilDate(daysSinceEpoch: Int64) -> (Int64, Int64, Int64) {
         let z = daysSinceEpoch + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let dayOfEra = z - era * 146_097

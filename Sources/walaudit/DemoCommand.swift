@@ -1,7 +1,9 @@
 import ArgumentParser
 import AuditStore
 import EmbeddedPostgres
+import EvidenceReport
 import Foundation
+import Ledger
 import Logging
 import PostgresClient
 import Synchronization
@@ -17,10 +19,14 @@ struct DemoCommand: ParsableCommand {
             when run as root), sets walaudit up, attaches a sample table, makes changes as \
             three actors, runs the capture worker, prints who changed what and when, sets a \
             retention policy and a legal hold and applies retention a (simulated) year later, \
-            then tampers with one event as a superuser and shows `walaudit verify` catching it. \
-            Everything is removed at the end.
+            then tampers with one event as a superuser and shows `walaudit verify` catching it, \
+            and writes the evidence report (`walaudit report --html`) to --report. Everything \
+            else is removed at the end.
             """
     )
+
+    @Option(help: ArgumentHelp("Where to write the demo's evidence report.", valueName: "file"))
+    var report = (NSTemporaryDirectory() as NSString).appendingPathComponent("walaudit-demo-report.html")
 
     func run() throws {
         LoggingSystem.bootstrap { label in
@@ -54,8 +60,14 @@ struct DemoCommand: ParsableCommand {
         note("attached public.orders (REPLICA IDENTITY FULL, actor trigger, DDL watch); its 2 existing orders")
         note("will be recorded once each as SNAPSHOT events (its baseline), read by the worker without locking")
 
-        step("The capture worker starts")
-        let background = BackgroundWorker(conninfo: conninfo)
+        step("The capture worker starts, signing checkpoints")
+        let (signingKey, publicKey) = try Ed25519.generateKeyPair()
+        // Not in the cluster's directory: its watchdog removes that as the server's user.
+        let checkpointDirectory = (NSTemporaryDirectory() as NSString).appendingPathComponent("walaudit-demo-checkpoints-" + UUID().uuidString)
+        defer { try? FileManager.default.removeItem(atPath: checkpointDirectory) }
+        let checkpoints = CheckpointFile(checkpointDirectory)
+        let background = BackgroundWorker(conninfo: conninfo, checkpoints: checkpoints, signingKey: signingKey)
+        note("with a fresh Ed25519 key (walaudit keygen), into \(checkpoints.path), where a superuser could not reach it in real life")
         let baselineDeadline = Date().addingTimeInterval(30)
         while try dba.execute("SELECT count(*) FROM walaudit.event_log WHERE new_row->>'command_tag' = 'WALAUDIT BASELINE DONE'").scalar != "1" {
             if let failure = background.failure { throw CLIError("the worker stopped: \(failure)") }
@@ -84,6 +96,11 @@ struct DemoCommand: ParsableCommand {
         while try EventListing.count(dba) < expected {
             if let failure = background.failure { throw CLIError("the worker stopped: \(failure)") }
             guard Date() < deadline else { throw CLIError("the worker did not store the events within 30 s") }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        while try checkpoints.readAll().last.map({ $0.seq < expected }) ?? true {
+            if let failure = background.failure { throw CLIError("the worker stopped: \(failure)") }
+            guard Date() < deadline else { throw CLIError("the worker did not sign a checkpoint within 30 s") }
             Thread.sleep(forTimeInterval: 0.1)
         }
         background.stopAndWait()
@@ -131,9 +148,18 @@ struct DemoCommand: ParsableCommand {
         if caught.ok { throw CLIError("verify did not catch the tampering") }
         note("TAMPERED at seq \(caught.firstBadSeq!): \(caught.problem!)")
 
+        step("walaudit report --html, for the auditor")
+        let evidence = try ReportCommand.evidence(dba, jobs: 1, connect: { throw CLIError("one connection") },
+                                                  anchors: (CheckpointAnchors(checkpoints: try checkpoints.readAll(), publicKey: publicKey), checkpoints.path),
+                                                  request: EvidenceReading.Request(since: nil, until: nil, table: nil),
+                                                  command: "walaudit demo --report " + ReportCommand.shellQuoted(report))
+        try ReportCommand.write(evidence, to: report)
+        note("wrote \(report): \(evidence.verdict.headline)")
+        note("one HTML file, no script, nothing fetched: open it in a browser, print it, attach it to a case")
+
         step("Cleaning up")
         note("stopping the cluster and removing \(cluster.directory)")
-        print("\nThat was walaudit. Next: README.md (a tour for DBAs and auditors).")
+        print("\nThat was walaudit. The evidence report stays: \(report). Next: README.md (a tour for DBAs and auditors).")
     }
 
     private func step(_ title: String) { print("\n== \(title)") }
@@ -155,8 +181,13 @@ final class BackgroundWorker: Sendable {
     private let stopRequested = Atomic<Bool>(false)
     private let state = Mutex<(done: Bool, failure: String?)>((false, nil))
 
-    init(conninfo: String) {
-        let worker = CaptureWorker(WorkerConfiguration(source: conninfo, target: conninfo, slot: "walaudit"),
+    /// Signs a checkpoint into `checkpoints` every half second.
+    init(conninfo: String, checkpoints: CheckpointFile, signingKey: [UInt8]) {
+        var configuration = WorkerConfiguration(source: conninfo, target: conninfo, slot: "walaudit")
+        configuration.checkpointFile = checkpoints
+        configuration.signingKey = signingKey
+        configuration.checkpointInterval = 0.5
+        let worker = CaptureWorker(configuration,
                                    logger: Logger(label: "walaudit.demo"),
                                    shouldStop: { [unowned self] in self.stopRequested.load(ordering: .relaxed) })
         Thread.detachNewThread { [self] in

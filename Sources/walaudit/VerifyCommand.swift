@@ -72,14 +72,8 @@ struct VerifyCommand: ParsableCommand {
         if let bundle, let publicKey { return try verifyBundle(bundle, publicKey: publicKey) }
         var anchors: CheckpointAnchors?
         if let checkpoints, let publicKey {
-            let file = CheckpointFile(checkpoints)
-            anchors = try failing("cannot read the checkpoints") {
-                var checkpoints = try file.readAll()
-                // The heartbeat an idle worker keeps replacing, if it follows the newest line.
-                if let beat = try file.readHeartbeat(), let last = checkpoints.last, beat.previous == last.hash { checkpoints.append(beat) }
-                return CheckpointAnchors(checkpoints: checkpoints, publicKey: try KeyFile.read(publicKey, label: "public"))
-            }
-            if anchors!.checkpoints.isEmpty { throw CLIError("no checkpoints in \(file.path)") }
+            anchors = try failing("cannot read the checkpoints") { try CheckpointAnchors.read(checkpoints: checkpoints, publicKeyFile: publicKey) }
+            if anchors!.checkpoints.isEmpty { throw CLIError("no checkpoints in \(CheckpointFile(checkpoints).path)") }
         }
         let store = try connection.connectTarget()
         let progress = isatty(STDERR_FILENO) == 1

@@ -17,7 +17,7 @@ struct Walaudit: ParsableCommand {
             """,
         version: walauditVersion,
         subcommands: [SetupCommand.self, AttachCommand.self, DetachCommand.self, BaselineCommand.self, RunCommand.self, StatusCommand.self, VerifyCommand.self,
-                      RetentionCommand.self, ExportCommand.self, ProveCommand.self, KeygenCommand.self, DecodeCommand.self, DemoCommand.self,
+                      RetentionCommand.self, ExportCommand.self, ReportCommand.self, ProveCommand.self, KeygenCommand.self, DecodeCommand.self, DemoCommand.self,
                       TeardownCommand.self]
     )
 
