@@ -118,7 +118,9 @@ import TestSupport
     /// A `walaudit.actor` message with garbage content (only a role that
     /// still may call pg_logical_emit_message can send one): it is refused
     /// with a warning, the transaction's changes are all kept, and what
-    /// follows it is recorded with the actor unknown, never a forged one.
+    /// follows it is recorded with the actor unknown, never a forged one,
+    /// until the session's next actor change (the trigger emits a message
+    /// per actor change and knows nothing of one forged in between).
     @Test func garbageActorMessagesLoseNothingAndCreditNobody() throws {
         let harness = try WalauditHarness.make()
         let db = harness.database
@@ -131,6 +133,7 @@ import TestSupport
             -- emitted mid-statement, after the statement's own actor message
             INSERT INTO t SELECT 2 WHERE pg_logical_emit_message(true, 'walaudit.actor', '{"v": 1, "xid": "oops"}') IS NOT NULL;
             INSERT INTO t SELECT 3 WHERE pg_logical_emit_message(true, 'walaudit.actor', '\\xfffe00'::bytea) IS NOT NULL;
+            SELECT walaudit.set_actor('recovered');
             INSERT INTO t VALUES (4);
             -- well-formed, but with values the store's inet and integer columns refuse
             INSERT INTO t SELECT 5 WHERE pg_logical_emit_message(true, 'walaudit.actor', json_build_object(
@@ -141,17 +144,19 @@ import TestSupport
             INSERT INTO t SELECT 7 WHERE pg_logical_emit_message(true, 'walaudit.actor', json_build_object(
                 'v', 1, 'xid', pg_current_xact_id()::text, 'session_user', 'forged', 'client_addr', '10.0.0.1/+8')::text) IS NOT NULL;
             INSERT INTO t VALUES (8);
+            SELECT walaudit.set_actor(NULL);
+            INSERT INTO t VALUES (9);
             COMMIT;
             """)
-        try harness.waitForEvents(atLeast: 9)
+        try harness.waitForEvents(atLeast: 10)
         #expect(worker.stop() == 0)
         #expect(worker.log.contains("ignored a malformed walaudit.actor message"), "\(worker.log)")
         let superuser = try db.connection.execute("SELECT session_user").scalar!
         let actors = try db.connection.execute("""
-            SELECT row_key->>'id', coalesce(db_user, 'unknown') FROM walaudit.events WHERE operation = 'INSERT' ORDER BY seq
+            SELECT row_key->>'id', coalesce(app_user, db_user, 'unknown') FROM walaudit.events WHERE operation = 'INSERT' ORDER BY seq
             """).rows
-        #expect(actors == [["1", superuser], ["2", "unknown"], ["3", "unknown"], ["4", superuser],
-                           ["5", "unknown"], ["6", "unknown"], ["7", "unknown"], ["8", superuser]])
+        #expect(actors == [["1", superuser], ["2", "unknown"], ["3", "unknown"], ["4", "recovered"],
+                           ["5", "unknown"], ["6", "unknown"], ["7", "unknown"], ["8", "unknown"], ["9", superuser]], "\(actors)")
         #expect(try WalauditBinary.run(["verify"] + harness.connectionArguments).status == 0)
     }
 
