@@ -62,6 +62,24 @@ public struct WalauditHarness {
         return worker
     }
 
+    /// What the database's sessions are doing (for a timeout's message):
+    /// which one waits, on what, running which statement.
+    func sessions() -> String {
+        let rows = (try? Connection(database.conninfo).execute("""
+            SELECT application_name, backend_type, state, coalesce(wait_event_type || ':' || wait_event, '-'),
+                   extract(epoch FROM now() - state_change)::int, left(regexp_replace(query, '\\s+', ' ', 'g'), 160)
+            FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() ORDER BY application_name
+            """).rows) ?? []
+        let senders = (try? Connection(database.conninfo).execute("""
+            SELECT s.application_name, s.state, s.sent_lsn::text, s.flush_lsn::text, pg_current_wal_lsn()::text
+            FROM pg_stat_replication s JOIN pg_replication_slots r ON r.active_pid = s.pid WHERE r.slot_name = $1
+            """, [slot]).rows) ?? []
+        return "\n--- sessions (application, type, state, wait, seconds in state, query) ---\n"
+            + rows.map { $0.map { $0 ?? "" }.joined(separator: " | ") }.joined(separator: "\n")
+            + "\n--- the slot's walsender (application, state, sent, flushed, server's WAL end) ---\n"
+            + senders.map { $0.map { $0 ?? "" }.joined(separator: " | ") }.joined(separator: "\n")
+    }
+
     /// Waits until the store holds at least `count` events (default 120 s: see below).
     @discardableResult
     public func waitForEvents(atLeast count: Int, timeout: Double = 120) throws -> Int {
@@ -86,7 +104,7 @@ public struct WalauditHarness {
         do {
             try Self.waitForConfirmationOfCurrentWAL(source: Connection(database.conninfo), slot: slot, timeout: timeout)
         } catch let error as HarnessError {
-            throw HarnessError(error.description + workers.logTails)
+            throw HarnessError(error.description + sessions() + workers.logTails)
         }
     }
 
