@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# What the actor trigger costs the application per statement: 20,000
+# single-row INSERTs in one transaction into an attached table, with the
+# trigger as built (one message per actor change, sealed memory), with a
+# message per statement (the code before), and with an empty body; two passes.
+#
+#   bench/trigger.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap >/dev/null
+swift build -c release --product walaudit >/dev/null
+source bench/cluster.sh
+start_cluster trig fsync=off
+walaudit="$(swift build -c release --show-bin-path)/walaudit"
+"$walaudit" setup --source "$conn" --slot trig >/dev/null
+psql -c "CREATE TABLE t (id integer PRIMARY KEY, v integer)"
+"$walaudit" attach t --source "$conn" --slot trig >/dev/null
+run() {
+  psql -c "TRUNCATE t" >/dev/null
+  local s=$(date +%s%N)
+  psql -c "DO \$\$ BEGIN FOR i IN 1..20000 LOOP INSERT INTO t VALUES (i, 0); END LOOP; END \$\$" >/dev/null
+  echo "$1: $(( ($(date +%s%N) - s) / 20000 / 1000 )) µs per INSERT statement (20,000 in one transaction)"
+}
+for i in 1 2; do
+run "sealed (main)"
+psql -c "CREATE OR REPLACE FUNCTION walaudit.capture_actor() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS \$\$ BEGIN PERFORM pg_logical_emit_message(true, 'walaudit.actor', walaudit.actor_message()); RETURN NULL; END \$\$" >/dev/null
+run "a message per statement (before)"
+psql -c "CREATE OR REPLACE FUNCTION walaudit.capture_actor() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS \$\$ BEGIN RETURN NULL; END \$\$" >/dev/null
+run "empty trigger"
+"$walaudit" setup --source "$conn" --slot trig >/dev/null
+done
