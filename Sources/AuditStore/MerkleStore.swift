@@ -69,11 +69,6 @@ public struct MerkleStore {
         try MerkleTree.inclusionRanges(index: seq - 1, size: size).map { range in try hash(of: range) }
     }
 
-    /// The consistency proof from the tree of `old` events to that of `new`.
-    public mutating func consistencyProof(old: Int64, new: Int64) throws -> [[UInt8]] {
-        try MerkleTree.consistencyRanges(old: old, new: new).map { range in try hash(of: range) }
-    }
-
     /// The hash of the leaves `range`.
     public mutating func hash(of range: Range<Int64>) throws -> [UInt8] {
         try MerkleTree.hash(of: range) { level, index in try subtree(level: level, index: index) }

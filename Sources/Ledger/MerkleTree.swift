@@ -183,15 +183,6 @@ final class MerkleHasher: @unchecked Sendable {  // used by one thread at a time
         }
         return hasher.digest
     }
-
-    /// The root of a complete tree over `leaves` (a power of two of them), pairing neighbours level by level.
-    func fold(_ leaves: ArraySlice<[UInt8]>) -> [UInt8] {
-        var level = Array(leaves)
-        while level.count > 1 {
-            level = stride(from: 0, to: level.count, by: 2).map { node(level[$0], level[$0 + 1]) }
-        }
-        return level[0]
-    }
 }
 
 /// The right edge of a growing tree: the roots of its complete subtrees,

@@ -41,17 +41,12 @@ public struct NoteKey: Equatable, Sendable {
 }
 
 /// A signed note: text and signatures.
-public struct SignedNote: Equatable, Sendable {
+public struct SignedNote: Sendable {
     /// The signed text; ends with a newline.
     public var text: String
     public var signatures: [(name: String, keyID: [UInt8], signature: [UInt8])]
 
     static let dash = "\u{2014} "
-
-    public static func == (a: SignedNote, b: SignedNote) -> Bool {
-        a.text == b.text && a.signatures.map(\.name) == b.signatures.map(\.name)
-            && a.signatures.map(\.keyID) == b.signatures.map(\.keyID) && a.signatures.map(\.signature) == b.signatures.map(\.signature)
-    }
 
     /// Signs `text` (which must end with a newline) with `privateKey`, the seed of `key`.
     public static func sign(_ text: String, key: NoteKey, privateKey: [UInt8]) throws(SigningError) -> SignedNote {

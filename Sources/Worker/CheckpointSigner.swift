@@ -18,6 +18,8 @@ final class CheckpointSigner {
     private let key: [UInt8]
     private let noteKey: NoteKey
     private let chainID: String
+    /// Whether the store keeps the Merkle tree (a store not upgraded yet: no tree checkpoints).
+    private let keepsTree: Bool
     private let everyEvents: Int64
     private let interval: Double
     private let metrics: WorkerMetrics
@@ -43,6 +45,7 @@ final class CheckpointSigner {
             throw StoreStateError("the audit store has no chain id (walaudit.chain is empty): run `walaudit setup`")
         }
         self.chainID = chainID
+        keepsTree = try MerkleStore.exists(store)
         // A new chain starts a new file with its own genesis checkpoint;
         // continuing another chain's file would hide the restart.
         if let other = last?.chainID, other != chainID {
@@ -66,7 +69,7 @@ final class CheckpointSigner {
         let now = PostgresTimestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1_000_000))
         var checkpoint = Checkpoint(chainID: chainID, seq: chain.seq, head: chain.head, time: now, previous: last?.hash)
         try checkpoint.sign(with: key)
-        if try MerkleStore.exists(store.connection) {  // else a store not upgraded yet: no tree checkpoint
+        if keepsTree {
             var tree = MerkleStore(store.connection)
             let head = TreeHead(origin: noteKey.name, size: chain.seq, root: try tree.root(size: chain.seq))
             checkpoint.note = try SignedNote.sign(head.text, key: noteKey, privateKey: key).serialized

@@ -87,6 +87,9 @@ struct RunCommand: ParsableCommand {
             throw ValidationError("--checkpoint-every and --checkpoint-interval must be positive")
         }
         guard coverageCheckInterval > 0 else { throw ValidationError("--coverage-check-interval must be positive") }
+        if origin != nil && checkpointDir == nil {
+            throw ValidationError("--origin names the signed tree checkpoints: it needs --checkpoint-dir and --signing-key")
+        }
         if let origin, origin.isEmpty || origin.contains(where: { $0.isWhitespace || $0 == "+" }) {
             throw ValidationError("--origin must be non-empty, without spaces or '+'")
         }

@@ -153,6 +153,9 @@ import TestSupport
     @Test func metricsAddressIsCheckedBeforeAnythingRuns() throws {
         #expect(try WalauditBinary.run(["run", "--metrics-address", "9187"]).status == 64)
         #expect(try WalauditBinary.run(["run", "--metrics-address", "localhost:99999"]).status == 64)
+        // An origin with no checkpoints to put it in would do nothing: refused.
+        let origin = try WalauditBinary.run(["run", "--origin", "example.com/log"])
+        #expect(origin.status == 64 && origin.stderr.contains("--origin names the signed tree checkpoints"), "\(origin.stderr)")
         // A port already taken: exit 2 with the reason, before connecting anywhere.
         let taken = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(taken) }

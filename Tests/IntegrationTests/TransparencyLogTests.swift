@@ -195,6 +195,12 @@ import TestSupport
         }
         var (status, output) = try verify(["--event", eventPath])
         #expect(status == 0 && output.contains("included: seq 270"), "\(output)")
+        // The same against the checkpoint directory's newest tree checkpoint instead of the store's.
+        let fromFile = trail.directory + "/file.tlog-proof"
+        try trail.harness.expectSuccess(["prove", "270", "--checkpoint", trail.checkpoints, "--out", fromFile])
+        let newest = try #require(try CheckpointFile(trail.checkpoints).readAll().last?.note)
+        #expect(try String(contentsOfFile: fromFile, encoding: .utf8).hasSuffix(newest))
+        #expect(try WalauditBinary.run(["verify", "--proof", fromFile, "--public-key", trail.key + ".pub"]).status == 0)
         // An altered value in the event's record.
         let record = try String(contentsOfFile: eventPath, encoding: .utf8)
         try record.replacingOccurrences(of: "\"v\": \"v\"", with: "\"v\": \"w\"").write(toFile: eventPath, atomically: true, encoding: .utf8)
