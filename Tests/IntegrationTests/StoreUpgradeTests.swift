@@ -207,7 +207,7 @@ import TestSupport
         #expect(try store.execute("""
             SELECT string_agg(migration_set || version, ',' ORDER BY migration_set, version)
             FROM walaudit.schema_migrations WHERE migration_set = 'store' AND version > 13
-            """).scalar == "store14,store15,store16,store17,store18,store19,store20,store21")
+            """).scalar == "store14,store15,store16,store17,store18,store19,store20,store21,store22")
 
         // Setup again: nothing to do, nothing changed.
         let again = try Self.setup(arguments)
@@ -228,7 +228,7 @@ import TestSupport
         #expect(!first.contains { $0.contains("upgrade/") }, "\(first)")
         #expect(try database.connection.execute("""
             SELECT string_agg(migration_set || version, ',' ORDER BY migration_set, version) FROM walaudit.schema_migrations
-            """).scalar == "source7,store15,store16,store17,store18,store19,store20,store21")
+            """).scalar == "source7,store15,store16,store17,store18,store19,store20,store21,store22")
         let facts = try Self.schemaFacts(database.connection)
         let second = try Self.setup(arguments)
         #expect(second.count == 1 && second[0].hasPrefix("walaudit is set up"), "\(second)")

@@ -32,7 +32,7 @@ $$;
 -- A row's events, oldest first: those with its key, and the table's
 -- TRUNCATEs after its first event (they removed it too). `key` is the
 -- primary key as JSON, e.g. '{"id": 42}'. Served by event_log_row_ref and
--- event_log_truncates.
+-- event_log_marks.
 CREATE OR REPLACE FUNCTION walaudit.row_history(tbl regclass, key jsonb)
     RETURNS SETOF walaudit.events
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog
@@ -59,12 +59,6 @@ BEGIN
     PERFORM walaudit.log_access('row_history', jsonb_build_object('tbl', tbl::text, 'key', key), returned);
 END
 $$;
-
--- A table's history starts (WALAUDIT ATTACH, WALAUDIT BASELINE) and its
--- baselines finish (WALAUDIT BASELINE DONE) with DDL events of their own:
--- few per table, found at once on a log of any size.
-CREATE INDEX IF NOT EXISTS event_log_history_marks ON walaudit.event_log (schema_name, table_name, seq)
-    WHERE operation = 'DDL' AND (new_row->>'command_tag') IN ('WALAUDIT ATTACH', 'WALAUDIT BASELINE', 'WALAUDIT BASELINE DONE');
 
 -- The spans of a table's history the trail holds completely, oldest first
 -- (docs/sql-reference.md, "What row_as_of can answer"). A span starts at
@@ -152,7 +146,7 @@ $$;
 -- before an UPDATE or DELETE, new_row before its SNAPSHOT; with none
 -- either, a finished baseline that has no SNAPSHOT of it says it was absent.
 -- Row events come through event_log_row_ref (the second lookup only when
--- the first finds nothing), TRUNCATEs through event_log_truncates, the span
+-- the first finds nothing), TRUNCATEs through event_log_marks, the span
 -- through coverage_spans. A purged event has no row key left, so it is not
 -- found at all; docs/sql-reference.md says what that means for old
 -- moments. Only calls that answer are logged: a raised error rolls the
@@ -299,11 +293,6 @@ BEGIN
         jsonb_build_object('since', since, 'until', until, 'tbl', tbl::text, 'actor', actor), returned);
 END
 $$;
-
--- The evidence report (walaudit report) lists a selection's POLICY and
--- DDL events: few among millions, found at once through these.
-CREATE INDEX IF NOT EXISTS event_log_policies ON walaudit.event_log (seq) WHERE operation = 'POLICY';
-CREATE INDEX IF NOT EXISTS event_log_ddl ON walaudit.event_log (seq) WHERE operation = 'DDL';
 
 -- Who read what through the report functions, newest last.
 CREATE OR REPLACE VIEW walaudit.access AS
