@@ -75,6 +75,11 @@ public final class EventStore {
     /// One row in COPY's binary format, written straight into the buffer:
     /// each field of `EventField` as its column's type.
     private func appendRow(_ c: ChainedEvent) throws(PostgresError) {
+        // The buffer is moved out for the row and back: each write to the
+        // class's property was a runtime exclusivity check (3 % of the writer).
+        var buffer = BinaryCopyWriter()
+        swap(&buffer, &self.buffer)
+        defer { swap(&buffer, &self.buffer) }
         buffer.row(fields: EventField.stored.count)
         for field in EventField.stored {
             let value = field.value(of: c)

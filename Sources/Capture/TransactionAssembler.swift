@@ -84,7 +84,12 @@ public struct TransactionAssembler {
     private var tableSnapshots: [TableCapture] = []
     /// Where each table's configuration is in `tableSnapshots`; emptied
     /// when the attached set changes, so later changes take a new snapshot.
+    /// A transaction's first few tables are looked up in a short list (a
+    /// dictionary's hashing and storage per transaction were a sixth of the
+    /// reader under pgbench), the rest in the dictionary.
+    private var recentSnapshots = ContiguousArray<(relation: RelationName, index: Int32)>()
     private var snapshotIndex: [RelationName: Int32] = [:]
+    private static let recentSnapshotLimit = 8
     private var tablesChanged = false
     /// A DELETE from a partition or child of an attached table, held back
     /// one record: if the INSERT of a row moving to another partition
@@ -181,7 +186,7 @@ public struct TransactionAssembler {
         actors = []
         currentActor = -1
         tableSnapshots = []
-        snapshotIndex = [:]
+        forgetSnapshots()
         tablesChanged = false
         baselineRequests = []
         // Messages printed before BEGIN: those of this transaction apply.
@@ -270,7 +275,7 @@ public struct TransactionAssembler {
                                                         requestLSN: .zero))  // set at COMMIT
             }
         }
-        snapshotIndex = [:]
+        forgetSnapshots()
         try changes.append(.init(raw: raw, record: record, actor: currentActor, table: EventBuilder.captureTablesRow))
     }
 
@@ -278,12 +283,22 @@ public struct TransactionAssembler {
     /// nil if it is not attached. One lookup per change once the table is
     /// in the transaction (this runs for every captured change).
     private mutating func snapshot(of relation: RelationName) -> Int32? {
-        if let index = snapshotIndex[relation] { return index }
+        for recent in recentSnapshots where recent.relation == relation { return recent.index }
+        if !snapshotIndex.isEmpty, let index = snapshotIndex[relation] { return index }
         guard let table = tables[relation] else { return nil }
         tableSnapshots.append(table)
         let index = Int32(tableSnapshots.count - 1)
-        snapshotIndex[relation] = index
+        if recentSnapshots.count < Self.recentSnapshotLimit {
+            recentSnapshots.append((relation, index))
+        } else {
+            snapshotIndex[relation] = index
+        }
         return index
+    }
+
+    private mutating func forgetSnapshots() {
+        recentSnapshots.removeAll(keepingCapacity: true)
+        if !snapshotIndex.isEmpty { snapshotIndex = [:] }
     }
 
     /// `parseActor`, without parsing again what a recent message said: a

@@ -105,32 +105,33 @@ public enum EventField: Int, CaseIterable, Sendable {
         }
     }
 
-    /// The field's value in a chained event.
+    /// The field's value in a chained event. (Each case reads its field
+    /// through `c`: a local copy of the event retained and released every
+    /// reference it holds, 24 times per event.)
     public func value(of c: ChainedEvent) -> ChainValue {
-        let e = c.event
         switch self {
         case .seq: return .integer(c.seq)
-        case .eventTime: return .timestamp(e.eventTime)
-        case .operation: return .text(e.operation.rawValue)
-        case .schemaName: return Self.optional(e.schemaName, ChainValue.text)
-        case .tableName: return Self.optional(e.tableName, ChainValue.text)
-        case .changedColumns: return Self.optional(e.changedColumns, ChainValue.textArray)
-        case .dbUser: return Self.optional(e.actor.dbUser, ChainValue.text)
-        case .roleName: return Self.optional(e.actor.roleName, ChainValue.text)
-        case .appUser: return Self.optional(e.actor.appUser, ChainValue.text)
-        case .appContext: return Self.optional(e.actor.appContext, ChainValue.json)
-        case .applicationName: return Self.optional(e.actor.applicationName, ChainValue.text)
+        case .eventTime: return .timestamp(c.event.eventTime)
+        case .operation: return .text(c.event.operation.rawValue)
+        case .schemaName: return Self.optional(c.event.schemaName, ChainValue.text)
+        case .tableName: return Self.optional(c.event.tableName, ChainValue.text)
+        case .changedColumns: return Self.optional(c.event.changedColumns, ChainValue.textArray)
+        case .dbUser: return Self.optional(c.event.actor.dbUser, ChainValue.text)
+        case .roleName: return Self.optional(c.event.actor.roleName, ChainValue.text)
+        case .appUser: return Self.optional(c.event.actor.appUser, ChainValue.text)
+        case .appContext: return Self.optional(c.event.actor.appContext, ChainValue.json)
+        case .applicationName: return Self.optional(c.event.actor.applicationName, ChainValue.text)
         // inet's output form (127.0.0.1, not the ::text cast's 127.0.0.1/32)
-        case .clientAddr: return Self.optional(e.actor.clientAddr, ChainValue.text)
-        case .clientPort: return Self.optional(e.actor.clientPort, ChainValue.integer)
-        case .backendPID: return Self.optional(e.actor.backendPID, ChainValue.integer)
-        case .xid: return Self.optional(e.xid, ChainValue.integer)
+        case .clientAddr: return Self.optional(c.event.actor.clientAddr, ChainValue.text)
+        case .clientPort: return Self.optional(c.event.actor.clientPort, ChainValue.integer)
+        case .backendPID: return Self.optional(c.event.actor.backendPID, ChainValue.integer)
+        case .xid: return Self.optional(c.event.xid, ChainValue.integer)
         // the commit LSN as a 64-bit integer
-        case .lsn: return Self.optional(e.lsn.map { Int64(bitPattern: $0.rawValue) }, ChainValue.integer)
-        case .lsnPosition: return Self.optional(e.lsnPosition, ChainValue.integer)
-        case .rowKey: return Self.optional(e.rowKey, ChainValue.json)
-        case .oldRow: return Self.optional(e.oldRow, ChainValue.json)
-        case .newRow: return Self.optional(e.newRow, ChainValue.json)
+        case .lsn: return Self.optional(c.event.lsn.map { Int64(bitPattern: $0.rawValue) }, ChainValue.integer)
+        case .lsnPosition: return Self.optional(c.event.lsnPosition, ChainValue.integer)
+        case .rowKey: return Self.optional(c.event.rowKey, ChainValue.json)
+        case .oldRow: return Self.optional(c.event.oldRow, ChainValue.json)
+        case .newRow: return Self.optional(c.event.newRow, ChainValue.json)
         case .payloadDigest: return .bytes(c.payloadDigest)
         case .payloadSalt: return .bytes(c.payloadSalt)
         case .prevHash: return .bytes(c.prevHash)
