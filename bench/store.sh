@@ -36,6 +36,12 @@ psql -c "COPY (SELECT seq, event_time, operation, schema_name, table_name, chang
                       row_key::json, old_row::json, new_row::json, payload_salt, payload_digest, prev_hash, hash, purged_at, recorded_at
                FROM walaudit.event_log WHERE operation IN ('INSERT', 'UPDATE', 'DELETE') ORDER BY seq) TO '$dir/events-json.bin' WITH (FORMAT binary)"
 
+# The rows as the worker sends them: without recorded_at, which its
+# default fills.
+columns=$(psql -At -c "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
+                       WHERE attrelid = 'walaudit.event_log'::regclass AND attnum > 0 AND NOT attisdropped AND attname <> 'recorded_at'")
+psql -c "COPY (SELECT $columns FROM walaudit.event_log WHERE operation IN ('INSERT', 'UPDATE', 'DELETE') ORDER BY seq) TO '$dir/events-worker.bin' WITH (FORMAT binary)"
+
 # Each variant: a table like event_log with its CHECK and defaults, and the
 # indexes named. The as-built index list is read from the catalog, so the
 # bench follows sql/store as it changes.
@@ -74,7 +80,7 @@ BEGIN
     END IF;
 END $$;
 SQL
-variants=("as built:all:f" "without the row index:no-row-ref:f" "without the (lsn, lsn_position) guard:no-lsn-guard:f"
+variants=("as built:all:f" "as built, recorded_at left to its default (as the worker sends rows):all:w" "without the row index:no-row-ref:f" "without the (lsn, lsn_position) guard:no-lsn-guard:f"
           "without the partial indexes:no-partial:f" "one partial index for DDL, POLICY, GAP, TRUNCATE:merged:f" "primary key only:pk:f" "no index:none:f"
           "json instead of jsonb (and no row index):all:t" "without the row index (to compare with json):no-row-ref:f")
 declare -A times
@@ -82,9 +88,10 @@ for round in $(seq "$rounds"); do
     for i in "${!variants[@]}"; do
         IFS=: read -r name keep json <<<"${variants[$i]}"
         file=events.bin; [ "$json" = t ] && file=events-json.bin
+        target="v$i"; [ "$json" = w ] && file=events-worker.bin && target="v$i ($columns)" && json=f
         psql -c "SELECT bench_make_variant('v$i', '$keep', '$json')" -c "CHECKPOINT" >/dev/null
         start=$(date +%s%N)
-        "$bin/psql" "$conn" -X -q -v ON_ERROR_STOP=1 -c "COPY v$i FROM '$dir/$file' WITH (FORMAT binary)"
+        "$bin/psql" "$conn" -X -q -v ON_ERROR_STOP=1 -c "COPY $target FROM '$dir/$file' WITH (FORMAT binary)"
         times[$i]="${times[$i]:-} $(( ($(date +%s%N) - start) / 1000 ))"
     done
 done

@@ -1,5 +1,6 @@
-import Ledger
 import Decoding
+import Glibc
+import Ledger
 import PostgresClient
 
 /// Writes chained events into `walaudit.event_log` with COPY, inside a
@@ -9,8 +10,13 @@ public final class EventStore {
     private var buffer = BinaryCopyWriter()
     private var copying = false
 
-    /// Columns in the order `appendRow` writes them: the chain's, as `EventField` orders them.
-    static let columns = EventField.stored.map(\.name).joined(separator: ", ")
+    /// Columns in the order `appendRow` writes them: the chain's, as
+    /// `EventField` orders them, then `recorded_at`. The worker gives
+    /// `recorded_at` (its clock as it writes the row) instead of leaving it
+    /// to the column's default: a volatile default (`clock_timestamp()`)
+    /// makes COPY insert one row at a time, where it otherwise writes whole
+    /// pages of rows per WAL record (0.7 of 7.2 µs per event, bench/store.sh).
+    static let columns = EventField.stored.map(\.name).joined(separator: ", ") + ", recorded_at"
 
     public init(connection: Connection) {
         self.connection = connection
@@ -80,7 +86,7 @@ public final class EventStore {
         var buffer = BinaryCopyWriter()
         swap(&buffer, &self.buffer)
         defer { swap(&buffer, &self.buffer) }
-        buffer.row(fields: EventField.stored.count)
+        buffer.row(fields: EventField.stored.count + 1)
         for field in EventField.stored {
             let value = field.value(of: c)
             switch (field.columnType, value) {
@@ -101,5 +107,13 @@ public final class EventStore {
             default: throw PostgresError(message: "event \(c.seq): \(field.name) is not a \(field.columnType) value")
             }
         }
+        buffer.timestamp(microsecondsSinceUnixEpoch: Self.wallClockMicroseconds())
+    }
+
+    /// Now, in microseconds since 1970 (`recorded_at`).
+    private static func wallClockMicroseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
     }
 }

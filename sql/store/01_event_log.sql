@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS walaudit.event_log (
     prev_hash        bytea NOT NULL,
     hash             bytea NOT NULL,
     purged_at        timestamptz,
-    -- When the worker stored the event; not part of the chain (lag metric).
+    -- When the worker wrote the event, by its clock (the default for events
+    -- SQL appends); not part of the chain (lag metric).
     recorded_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
     UNIQUE (lsn, lsn_position)
 );
