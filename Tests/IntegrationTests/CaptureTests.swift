@@ -128,13 +128,15 @@ import TestSupport
             INSERT INTO t VALUES (6, 'a again');
             COMMIT;
             """)
-        // A session that sets the trigger's memory by hand (to its own message, or anything) is still named.
+        // A session that sets the trigger's memory by hand (to what the seal covers, unsealed, or anything) is still named,
+        // and cannot read the seal's key.
         let sneaky = try Connection(db.cluster.conninfo(database: db.name, user: "sneaky_\(db.name)"))
+        #expect(throws: PostgresError.self) { try sneaky.execute("SELECT walaudit.actor_seal_secret()") }
+        #expect(throws: PostgresError.self) { try sneaky.execute("SELECT key FROM walaudit.actor_seal_key") }
         try sneaky.execute("""
             BEGIN;
-            SELECT set_config('walaudit.emitted_actor', json_build_object('v', 1, 'xid', pg_current_xact_id()::text, 'session_user', session_user,
-                'role', walaudit.statement_role(), 'app_user', NULL, 'app_context', '{}'::json, 'application_name', current_setting('application_name'),
-                'client_addr', inet_client_addr(), 'client_port', inet_client_port(), 'pid', pg_backend_pid())::text, true);
+            SELECT set_config('walaudit.emitted_actor', json_build_array(session_user, walaudit.statement_role(), NULL, NULL,
+                current_setting('application_name'))::text, true);
             INSERT INTO t VALUES (7, 'forged');
             COMMIT;
             BEGIN;

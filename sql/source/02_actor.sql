@@ -8,9 +8,9 @@
 -- statement: each is a WAL record the walsender decodes and the worker
 -- reads). What was emitted last is remembered in a transaction-local
 -- setting; a rolled-back savepoint reverts the setting with the message,
--- so the two never disagree. The setting holds a seal of the message
--- under a secret only the trigger reads, not the message: a session that
--- sets it by hand cannot make the trigger skip its own actor.
+-- so the two never disagree. The setting holds a seal of the actor under a
+-- secret only the trigger reads, not the actor: a session that sets it by
+-- hand cannot make the trigger skip its own actor.
 
 -- The key of those seals: random, one per source database, readable only
 -- by its owner (the trigger is SECURITY DEFINER).
@@ -20,6 +20,15 @@ CREATE TABLE IF NOT EXISTS walaudit.actor_seal_key (
                                                        || pg_catalog.uuid_send(pg_catalog.gen_random_uuid()))
 );
 INSERT INTO walaudit.actor_seal_key DEFAULT VALUES ON CONFLICT DO NOTHING;
+
+-- The key, for the trigger. IMMUTABLE although it reads a table: the
+-- planner then folds the key into the trigger's cached plan, one read per
+-- session instead of a query per statement (2.3 of the trigger's 7.6 µs per
+-- statement, bench/RESULTS.md). The key is made once and never changes,
+-- so the folded value cannot go stale; callable only by the trigger's owner.
+CREATE OR REPLACE FUNCTION walaudit.actor_seal_secret() RETURNS bytea
+    LANGUAGE sql IMMUTABLE
+    RETURN (SELECT k.key FROM walaudit.actor_seal_key k);
 
 -- The actor message for the current statement, as JSON text. The xid ties
 -- the message to its transaction: with skip-empty-xacts a message may be
@@ -51,16 +60,22 @@ $$;
 -- Trigger function on attached tables (ENABLE ALWAYS, so
 -- session_replication_role = replica does not silence it). SECURITY
 -- DEFINER so that ordinary roles need no right to emit messages.
+-- The seal covers what the message says that can change within a
+-- transaction (the login, the role, the application's actor and context,
+-- application_name); the rest (address, port, pid, xid) cannot, and the
+-- memory ends with the transaction. So the message itself is built only
+-- when the actor changed (3.4 µs per statement instead of 7.6 when it did not).
 CREATE OR REPLACE FUNCTION walaudit.capture_actor() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog
 AS $$
 DECLARE
-    message text := walaudit.actor_message();
-    seal text;
+    seal text := encode(sha256(walaudit.actor_seal_secret()
+        || convert_to(json_build_array(session_user, walaudit.statement_role(), current_setting('walaudit.actor', true),
+                                       current_setting('walaudit.context', true), current_setting('application_name'))::text,
+                      'UTF8')), 'base64');
 BEGIN
-    seal := encode(sha256((SELECT k.key FROM walaudit.actor_seal_key k) || convert_to(message, 'UTF8')), 'base64');
     IF current_setting('walaudit.emitted_actor', true) IS DISTINCT FROM seal THEN
-        PERFORM pg_logical_emit_message(true, 'walaudit.actor', message);
+        PERFORM pg_logical_emit_message(true, 'walaudit.actor', walaudit.actor_message());
         PERFORM set_config('walaudit.emitted_actor', seal, true);
     END IF;
     RETURN NULL;
