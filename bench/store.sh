@@ -2,10 +2,12 @@
 # What one stored event costs the store, piece by piece (issue 18): the
 # events of a captured pgbench backlog are exported with binary COPY, then
 # loaded again with binary COPY alone (no worker, no network) into copies
-# of walaudit.event_log that differ in one thing each: as built; without
-# the row index; without the (lsn, lsn_position) guard; without the small
-# partial indexes; with one partial index in their place; primary key only; no index; and old_row/new_row/row_key
-# as json instead of jsonb (no parse into jsonb's tree). Variants take turns,
+# of walaudit.event_log that differ in one thing each: as built; with
+# recorded_at left to its volatile default (COPY then inserts one row at a
+# time); without the row index; without the (lsn, lsn_position) guard;
+# without the partial index of rare events; primary key only; no index;
+# and old_row/new_row/row_key as json instead of jsonb (no parse into
+# jsonb's tree). Variants take turns,
 # ROUNDS rounds, each load from a CHECKPOINT in its own transaction (fsync
 # on); medians in µs per event.
 #
@@ -69,19 +71,14 @@ BEGIN
             OR (keep = 'no-row-ref' AND ix.row_ref)
             OR (keep = 'no-lsn-guard' AND ix.lsn_guard)
             OR (keep = 'no-partial' AND ix.partial)
-            OR (keep = 'merged' AND ix.partial)
             OR (json AND ix.row_ref);  -- row_ref() takes jsonb
         EXECUTE replace(replace(ix.def, 'ON walaudit.event_log', format('ON public.%I', variant)),
                         'INDEX ' || split_part(ix.name, '.', 2), 'INDEX ' || variant || '_' || split_part(ix.name, '.', 2));
     END LOOP;
-    IF keep = 'merged' THEN
-        EXECUTE format($i$CREATE INDEX ON public.%I (operation, schema_name, table_name, seq)
-                          WHERE operation IN ('DDL', 'POLICY', 'GAP', 'TRUNCATE')$i$, variant);
-    END IF;
 END $$;
 SQL
-variants=("as built:all:f" "as built, recorded_at left to its default (as the worker sends rows):all:w" "without the row index:no-row-ref:f" "without the (lsn, lsn_position) guard:no-lsn-guard:f"
-          "without the partial indexes:no-partial:f" "one partial index for DDL, POLICY, GAP, TRUNCATE:merged:f" "primary key only:pk:f" "no index:none:f"
+variants=("as built:all:f" "recorded_at left to its volatile default:all:w" "without the row index:no-row-ref:f" "without the (lsn, lsn_position) guard:no-lsn-guard:f"
+          "without the partial index of rare events:no-partial:f" "primary key only:pk:f" "no index:none:f"
           "json instead of jsonb (and no row index):all:t" "without the row index (to compare with json):no-row-ref:f")
 declare -A times
 for round in $(seq "$rounds"); do
