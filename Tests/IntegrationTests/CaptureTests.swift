@@ -128,10 +128,9 @@ import TestSupport
             INSERT INTO t VALUES (6, 'a again');
             COMMIT;
             """)
-        // A session that sets the trigger's memory by hand (to what the seal covers, unsealed, or anything) is still named,
-        // and cannot read the seal's key.
+        // A session that sets the trigger's memory by hand (to what the seal covers, unsealed, to anything, or to a seal
+        // it read in an earlier transaction) is still named, and cannot read the seal's key.
         let sneaky = try Connection(db.cluster.conninfo(database: db.name, user: "sneaky_\(db.name)"))
-        #expect(throws: PostgresError.self) { try sneaky.execute("SELECT walaudit.actor_seal_secret()") }
         #expect(throws: PostgresError.self) { try sneaky.execute("SELECT key FROM walaudit.actor_seal_key") }
         try sneaky.execute("""
             BEGIN;
@@ -144,18 +143,28 @@ import TestSupport
             UPDATE t SET v = 'forged again' WHERE id = 7;
             COMMIT;
             """)
+        try sneaky.execute("BEGIN")
+        try sneaky.execute("INSERT INTO t VALUES (8, 'sealed')")
+        let seal = try sneaky.execute("SELECT current_setting('walaudit.emitted_actor')").scalar
+        try sneaky.execute("COMMIT")
+        #expect(seal != nil)
+        try sneaky.execute("BEGIN")
+        try sneaky.execute("SELECT set_config('walaudit.emitted_actor', $1, true)", [seal])
+        try sneaky.execute("UPDATE t SET v = 'replayed' WHERE id = 8")
+        try sneaky.execute("COMMIT")
         try harness.waitForConfirmationOfCurrentWAL()
         #expect(worker.stop() == 0, "\(worker.log)")
         let rows = try db.connection.execute("""
             SELECT row_key->>'id', coalesce(app_user, db_user) FROM walaudit.event_log WHERE table_name = 't' AND operation <> 'DDL' ORDER BY seq
             """).rows
         #expect(rows == [["1", "a"], ["2", "a"], ["1", "a"], ["2", "a"], ["4", "a"], ["5", "b"], ["6", "a"],
-                         ["7", "sneaky_\(db.name)"], ["7", "sneaky_\(db.name)"]], "\(rows)")
+                         ["7", "sneaky_\(db.name)"], ["7", "sneaky_\(db.name)"], ["8", "sneaky_\(db.name)"], ["8", "sneaky_\(db.name)"]],
+                "\(rows)")
         // The stream holds one actor message per actor change: a, b, a; then one per sneaky transaction.
         let messages = try db.connection.execute("""
             SELECT count(*) FROM pg_logical_slot_peek_changes($1, NULL, NULL) WHERE data LIKE 'message: transactional: 1 prefix: walaudit.actor%'
             """, [peek]).scalar
-        #expect(messages == "5", "actor messages in the stream: \(messages ?? "none")")
+        #expect(messages == "7", "actor messages in the stream: \(messages ?? "none")")
     }
 
     /// A transaction larger than the worker's memory budget spills to disk

@@ -21,15 +21,6 @@ CREATE TABLE IF NOT EXISTS walaudit.actor_seal_key (
 );
 INSERT INTO walaudit.actor_seal_key DEFAULT VALUES ON CONFLICT DO NOTHING;
 
--- The key, for the trigger. IMMUTABLE although it reads a table: the
--- planner then folds the key into the trigger's cached plan, one read per
--- session instead of a query per statement (2.3 of the trigger's 7.6 µs per
--- statement, bench/RESULTS.md). The key is made once and never changes,
--- so the folded value cannot go stale; callable only by the trigger's owner.
-CREATE OR REPLACE FUNCTION walaudit.actor_seal_secret() RETURNS bytea
-    LANGUAGE sql IMMUTABLE
-    RETURN (SELECT k.key FROM walaudit.actor_seal_key k);
-
 -- The actor message for the current statement, as JSON text. The xid ties
 -- the message to its transaction: with skip-empty-xacts a message may be
 -- printed before its transaction's BEGIN.
@@ -60,21 +51,27 @@ $$;
 -- Trigger function on attached tables (ENABLE ALWAYS, so
 -- session_replication_role = replica does not silence it). SECURITY
 -- DEFINER so that ordinary roles need no right to emit messages.
--- The seal covers what the message says that can change within a
--- transaction (the login, the role, the application's actor and context,
--- application_name); the rest (address, port, pid, xid) cannot, and the
--- memory ends with the transaction. So the message itself is built only
--- when the actor changed (3.4 µs per statement instead of 7.6 when it did not).
+-- The seal covers what can change the actor within a transaction (the
+-- login, the role, the application's actor and context, application_name)
+-- and binds it to the transaction and the backend (xid, pid), so a seal
+-- read from the setting cannot be replayed in another transaction; the
+-- message itself, with address and port too, is built only when the seal
+-- differs (bench/RESULTS.md, session 8). The key is read by a query at
+-- each statement: folded into a cached plan (an IMMUTABLE reader) it
+-- would show in any plan the session prints (debug_print_plan). No key
+-- row (a restore without data) means no seal: then every statement emits.
 CREATE OR REPLACE FUNCTION walaudit.capture_actor() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog
 AS $$
 DECLARE
-    seal text := encode(sha256(walaudit.actor_seal_secret()
-        || convert_to(json_build_array(session_user, walaudit.statement_role(), current_setting('walaudit.actor', true),
-                                       current_setting('walaudit.context', true), current_setting('application_name'))::text,
-                      'UTF8')), 'base64');
+    seal text;
 BEGIN
-    IF current_setting('walaudit.emitted_actor', true) IS DISTINCT FROM seal THEN
+    seal := encode(sha256((SELECT k.key FROM walaudit.actor_seal_key k)
+        || convert_to(json_build_array(pg_current_xact_id(), pg_backend_pid(), session_user, walaudit.statement_role(),
+                                       current_setting('walaudit.actor', true), current_setting('walaudit.context', true),
+                                       current_setting('application_name'))::text,
+                      'UTF8')), 'base64');
+    IF seal IS NULL OR current_setting('walaudit.emitted_actor', true) IS DISTINCT FROM seal THEN
         PERFORM pg_logical_emit_message(true, 'walaudit.actor', walaudit.actor_message());
         PERFORM set_config('walaudit.emitted_actor', seal, true);
     END IF;

@@ -14,7 +14,7 @@ REVOKE EXECUTE ON FUNCTION pg_catalog.pg_logical_emit_message(boolean, text, byt
 GRANT USAGE ON SCHEMA walaudit TO PUBLIC;
 REVOKE ALL ON SEQUENCE walaudit.baseline_ids FROM PUBLIC;
 REVOKE ALL ON walaudit.capture_tables, walaudit.ddl_log, walaudit.attached_tables, walaudit.actor_seal_key FROM PUBLIC;
-REVOKE ALL ON FUNCTION walaudit.actor_message(), walaudit.actor_seal_secret(), walaudit.capture_actor(), walaudit.set_actor(text, jsonb),
+REVOKE ALL ON FUNCTION walaudit.actor_message(), walaudit.capture_actor(), walaudit.set_actor(text, jsonb),
     walaudit.attach(regclass, text[], text[], boolean), walaudit.detach(regclass),
     walaudit.baseline(regclass), walaudit.check_capturable(regclass, text), walaudit.descendants(regclass),
     walaudit.prepare_capture(regclass), walaudit.sync_members(), walaudit.baseline_mark(text), walaudit.attached_table_of(oid, oid),
