@@ -66,14 +66,16 @@ public final class ReplicationConnection {
 
     /// Hands the next CopyData payload to `body` (valid only during the
     /// call), or returns nil if none arrived within `timeout` seconds.
-    /// With nothing buffered, it first lets `gather` seconds of stream
-    /// arrive (the caller's choice while the stream flows: reading one
-    /// record per wake-up makes the reader and the walsender wake each
-    /// other for every record).
+    /// With nothing buffered or waiting in the socket, it first lets
+    /// `gather` seconds of stream arrive (the caller's choice while the
+    /// stream flows: reading a few records per wake-up makes the reader and
+    /// the walsender wake each other for every few records). Stream already
+    /// waiting is read at once, so a reader behind a backlog never sleeps.
     /// A readable `wake` descriptor (another thread's signal) also ends the wait.
     public func next<T>(timeout: Double, gather: Double = 0, wake: Int32? = nil,
                         _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T? {
         var deadline: Double?
+        var socketRead = false
         while true {
             var buffer: UnsafeMutablePointer<CChar>?
             let length = PQgetCopyData(handle, &buffer, 1)
@@ -91,7 +93,16 @@ public final class ReplicationConnection {
                 throw failure
             }
             if length == -2 { throw Connection.clientError(handle, "replication stream failed: ", lost: true) }
-            // Nothing buffered: wait for the socket.
+            // Nothing buffered: first take what the socket already holds
+            // (libpq's socket never blocks).
+            if !socketRead {
+                socketRead = true
+                guard PQconsumeInput(handle) == 1 else {
+                    throw Connection.clientError(handle, "replication connection lost: ", lost: true)
+                }
+                continue
+            }
+            // The socket had nothing whole either: the stream trickles; let some of it gather.
             if deadline == nil && gather > 0 && timeout >= gather { usleep(useconds_t(gather * 1_000_000)) }
             let now = monotonicSeconds()
             let end = deadline ?? (now + timeout)

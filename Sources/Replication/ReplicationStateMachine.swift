@@ -48,10 +48,13 @@ public struct ReplicationStateMachine: Sendable {
         /// requests wait unread in the socket then, so only our own updates
         /// keep `wal_sender_timeout` (60 s by default, settable per session) from firing.
         public var pausedFeedbackInterval = 1.0
-        /// While the stream flows (a message arrived within `flowingWindow`),
-        /// let this much of it arrive before reading: reading one record
-        /// per wake-up made the reader and the walsender wake each other per record.
-        public var gather = 0.0002
+        /// While the stream flows (a message arrived within `flowingWindow`)
+        /// and the socket is found empty, let this much of it arrive before
+        /// reading: at live rates, reading a few records per wake-up had the
+        /// worker, its walsender and its store each pay per wake-up (1 ms
+        /// instead of 0.2 halved the pipeline's CPU per pgbench transaction,
+        /// bench/RESULTS.md, session 8). A backlog is read without a pause.
+        public var gather = 0.001
         public var flowingWindow = 0.001
 
         public init() {}

@@ -133,7 +133,7 @@ import TestSupport
     @Test func readsGatherOnlyWhileTheStreamFlows() {
         var machine = Self.streaming()
         _ = machine.receive(Self.data(200), now: 5, readerIdle: true)
-        #expect(machine.nextStep(now: 5.0005) == .read(until: 10, gather: 0.0002))
+        #expect(machine.nextStep(now: 5.0005) == .read(until: 10, gather: 0.001))
         #expect(machine.nextStep(now: 5.01) == .read(until: 10, gather: 0))
     }
 
