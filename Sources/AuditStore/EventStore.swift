@@ -1,5 +1,4 @@
 import Decoding
-import Glibc
 import Ledger
 import PostgresClient
 
@@ -107,13 +106,6 @@ public final class EventStore {
             default: throw PostgresError(message: "event \(c.seq): \(field.name) is not a \(field.columnType) value")
             }
         }
-        buffer.timestamp(microsecondsSinceUnixEpoch: Self.wallClockMicroseconds())
-    }
-
-    /// Now, in microseconds since 1970 (`recorded_at`).
-    private static func wallClockMicroseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
+        buffer.timestamp(microsecondsSinceUnixEpoch: PostgresTimestamp.now().microsecondsSinceEpoch)
     }
 }

@@ -1,3 +1,5 @@
+import Glibc
+
 /// Microseconds between 1970-01-01 and 2000-01-01, PostgreSQL's epoch (its
 /// binary timestamps and the replication protocol count from the latter).
 public let postgresEpochOffsetMicroseconds: Int64 = 946_684_800_000_000
@@ -17,6 +19,13 @@ public struct PostgresTimestamp: Hashable, Comparable, Sendable, CustomStringCon
     /// 294247-01-10T04:00:54.775807Z (PostgreSQL's own range goes on to
     /// 294276; the chain's timestamps end here).
     public static let latestEncodable = PostgresTimestamp(microsecondsSinceEpoch: .max)
+
+    /// Now, by this machine's clock.
+    public static func now() -> PostgresTimestamp {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return PostgresTimestamp(microsecondsSinceEpoch: Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000)
+    }
 
     public static func < (a: Self, b: Self) -> Bool {
         a.microsecondsSinceEpoch < b.microsecondsSinceEpoch

@@ -52,8 +52,9 @@ public struct ReplicationStateMachine: Sendable {
         /// and the socket is found empty, let this much of it arrive before
         /// reading: at live rates, reading a few records per wake-up had the
         /// worker, its walsender and its store each pay per wake-up (1 ms
-        /// instead of 0.2 halved the pipeline's CPU per pgbench transaction,
-        /// bench/RESULTS.md, session 8). A backlog is read without a pause.
+        /// instead of 0.2 about halved the walsender's CPU per pgbench
+        /// transaction, bench/RESULTS.md, session 8). A backlog is read
+        /// without a pause.
         public var gather = 0.001
         public var flowingWindow = 0.001
 

@@ -27,7 +27,7 @@ public struct JSONLogHandler: LogHandler {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
         if let own = event.metadata { merged.merge(own) { $1 } }
-        let now = PostgresTimestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1_000_000))
+        let now = PostgresTimestamp.now()
         let line = JSONValue.object([
             .init("time", .string(now.iso8601)),
             .init("level", .string(event.level.rawValue)),

@@ -128,7 +128,7 @@ final class BaselineReader: @unchecked Sendable {  // the fields below `conditio
                 } ?? ""
                 let result = try connection.execute("SELECT * FROM ONLY \(name) \(condition) ORDER BY \(keyList) LIMIT \(chunkRows)",
                                                     after ?? [])
-                let readTime = PostgresTimestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1_000_000))
+                let readTime = PostgresTimestamp.now()
                 let rows = result.rows.map { row in
                     zip(columns, row).map { Column(name: $0.name, typeName: $0.typeName, value: Datum(typeOID: $0.typeOID, output: $1)) }
                 }
@@ -144,7 +144,7 @@ final class BaselineReader: @unchecked Sendable {  // the fields below `conditio
             }
         }
         if tables.isEmpty {  // nothing left to read (dropped meanwhile): the baseline ends empty
-            let now = PostgresTimestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1_000_000))
+            let now = PostgresTimestamp.now()
             try mark(BaselineChunk(request: request, source: request.table, number: number + 1, rows: [], readTime: now,
                                    lastKey: [], finishesBaseline: true), on: connection, marks: &marks)
         }

@@ -66,7 +66,7 @@ final class CheckpointSigner {
         guard headSeq - (last?.seq ?? 0) >= everyEvents || monotonicSeconds() - lastAt >= interval else { return }
         let chain = try store.loadChain()
         guard chain.seq > 0 else { return }
-        let now = PostgresTimestamp(microsecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1_000_000))
+        let now = PostgresTimestamp.now()
         var checkpoint = Checkpoint(chainID: chainID, seq: chain.seq, head: chain.head, time: now, previous: last?.hash)
         try checkpoint.sign(with: key)
         if keepsTree {
