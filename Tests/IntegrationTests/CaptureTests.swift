@@ -131,7 +131,14 @@ import TestSupport
         // A session that sets the trigger's memory by hand (to what the seal covers, unsealed, to anything, or to a seal
         // it read in an earlier transaction) is still named, and cannot read the seal's key.
         let sneaky = try Connection(db.cluster.conninfo(database: db.name, user: "sneaky_\(db.name)"))
-        #expect(throws: PostgresError.self) { try sneaky.execute("SELECT key FROM walaudit.actor_seal_key") }
+        for read in ["SELECT last_value FROM walaudit.actor_seal_key_1", "SELECT pg_sequence_last_value('walaudit.actor_seal_key_2')",
+                     "SELECT nextval('walaudit.actor_seal_key_1')", "SELECT setval('walaudit.actor_seal_key_2', 1)"] {
+            #expect(throws: PostgresError.self, "\(read)") { try sneaky.execute(read) }
+        }
+        #expect(try sneaky.execute("SELECT count(last_value) FROM pg_sequences WHERE schemaname = 'walaudit'").scalar == "0")
+        #expect(try db.connection.execute("""
+            SELECT count(DISTINCT pg_sequence_last_value(k)) FROM unnest('{walaudit.actor_seal_key_1, walaudit.actor_seal_key_2}'::regclass[]) k
+            """).scalar == "2", "both halves of the key are seeded")
         try sneaky.execute("""
             BEGIN;
             SELECT set_config('walaudit.emitted_actor', json_build_array(session_user, walaudit.statement_role(), NULL, NULL,

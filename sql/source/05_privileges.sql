@@ -12,8 +12,8 @@ REVOKE EXECUTE ON FUNCTION pg_catalog.pg_logical_emit_message(boolean, text, byt
 -- the database, its objects keep the privileges the store's own files give
 -- them, whatever the order in which setup runs.
 GRANT USAGE ON SCHEMA walaudit TO PUBLIC;
-REVOKE ALL ON SEQUENCE walaudit.baseline_ids FROM PUBLIC;
-REVOKE ALL ON walaudit.capture_tables, walaudit.ddl_log, walaudit.attached_tables, walaudit.actor_seal_key FROM PUBLIC;
+REVOKE ALL ON SEQUENCE walaudit.baseline_ids, walaudit.actor_seal_key_1, walaudit.actor_seal_key_2 FROM PUBLIC;
+REVOKE ALL ON walaudit.capture_tables, walaudit.ddl_log, walaudit.attached_tables FROM PUBLIC;
 REVOKE ALL ON FUNCTION walaudit.actor_message(), walaudit.capture_actor(), walaudit.set_actor(text, jsonb),
     walaudit.attach(regclass, text[], text[], boolean), walaudit.detach(regclass),
     walaudit.baseline(regclass), walaudit.check_capturable(regclass, text), walaudit.descendants(regclass),
