@@ -58,7 +58,9 @@ extension EventBuilder {
     public func snapshotEvent(_ row: [Column], chunk: BaselineChunk, lsn: LSN) throws -> AuditEvent {
         let change = RowChange(relation: chunk.source.relation, operation: .insert, oldTuple: nil, newTuple: row)
         let context = Context(xid: nil, commitLSN: lsn, commitTime: chunk.readTime, actor: chunk.request.actor)
-        var event = try events(for: .change(change), from: .table(chunk.source), context: context)[0]
+        guard var event = try event(for: .change(change), from: .table(chunk.source), context: context) else {
+            throw CaptureError("baseline row of \(chunk.source.relation) made no event")  // a row of an attached table always makes one
+        }
         event.operation = .snapshot
         event.changedColumns = nil
         return event

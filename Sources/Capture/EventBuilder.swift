@@ -32,8 +32,11 @@ public struct EventBuilder: Sendable {
         public var actor: Actor
     }
 
-    /// The events of one record (a TRUNCATE gives one event per attached table).
-    public func events(for record: DecodedRecord, from source: Source, context: Context) throws -> [AuditEvent] {
+    /// The event of one buffered record, if it makes one (a TRUNCATE is
+    /// buffered once per attached table it emptied, so it too makes one
+    /// event per record). Not an array: one per change was a tenth of the
+    /// worker's allocations.
+    public func event(for record: DecodedRecord, from source: Source, context: Context) throws -> AuditEvent? {
         var base = AuditEvent(eventTime: context.commitTime, operation: .insert, actor: context.actor,
                               xid: context.xid.map(Int64.init), lsn: context.commitLSN)
         switch (record, source) {
@@ -46,13 +49,13 @@ public struct EventBuilder: Sendable {
             if truncate.relations != [RelationName(schema: table.schemaName, table: table.tableName)] {
                 base.newRow = .object([.init("truncated", .array(truncate.relations.map { .string($0.description) }))])
             }
-            return [base]
+            return base
         case (.change(let change), .table(let table)):
-            return [try rowEvent(change, table: table, base: base)]
+            return try rowEvent(change, table: table, base: base)
         case (.change(let change), .ddlLog):
-            return try ddlEvent(change, base: base).map { [$0] } ?? []
+            return try ddlEvent(change, base: base)
         case (.change(let change), .captureTables):
-            return try captureTablesEvent(change, base: base).map { [$0] } ?? []
+            return try captureTablesEvent(change, base: base)
         default:
             throw CaptureError("unexpected buffered record \(record)")
         }
@@ -101,17 +104,22 @@ public struct EventBuilder: Sendable {
         return .object(members)
     }
 
-    static func keys(_ row: JSONValue) -> [String] {
+    /// (Optional elements, as the event holds them: a `[String]` made here
+    /// was copied into a new array on assignment.)
+    static func keys(_ row: JSONValue) -> [String?] {
         guard case .object(let members) = row else { return [] }
         return members.map(\.key)
     }
 
     /// Columns whose value differs; a column absent from the old image
     /// (which omits NULLs) counts as NULL.
-    static func changedColumns(old: JSONValue?, new: JSONValue) -> [String] {
+    static func changedColumns(old: JSONValue?, new: JSONValue) -> [String?] {
         guard case .object(let members) = new else { return [] }
         guard let old else { return members.map(\.key) }
-        return members.filter { member in (old[member.key] ?? .null) != member.value }.map(\.key)
+        var changed: [String?] = []
+        changed.reserveCapacity(members.count)
+        for member in members where (old[member.key] ?? .null) != member.value { changed.append(member.key) }
+        return changed
     }
 
     private func ddlEvent(_ change: RowChange, base: AuditEvent) throws -> AuditEvent? {

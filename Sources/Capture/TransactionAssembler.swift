@@ -56,11 +56,10 @@ public struct CommittedTransaction {
             case EventBuilder.captureTablesRow: .captureTables
             default: .table(tableSnapshots[Int(entry.table)])
             }
-            for event in try builder.events(for: record, from: source, context: context) {
+            if var event = try builder.event(for: record, from: source, context: context) {
                 position += 1
-                var positioned = event
-                positioned.lsnPosition = position
-                try body(positioned)
+                event.lsnPosition = position
+                try body(event)
             }
         }
     }

@@ -1,6 +1,9 @@
 /// A JSON document that keeps numbers as their exact text and object
 /// members in order, so nothing is lost between PostgreSQL and the output.
-public indirect enum JSONValue: Equatable, Sendable {
+/// Not `indirect`: the arrays already hold nested values on the heap, and
+/// an indirect case boxed every value (a heap allocation per column of
+/// every row image the worker builds).
+public enum JSONValue: Equatable, Sendable {
     case null
     case bool(Bool)
     /// Text of a valid JSON number, unrounded (e.g. a 40-digit numeric).
