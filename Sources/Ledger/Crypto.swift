@@ -2,16 +2,11 @@ import CLibCrypto
 
 /// SHA-256 and HMAC-SHA-256 through OpenSSL's libcrypto.
 public enum Crypto {
-    /// SHA-256 fetched once: `EVP_sha256()` makes OpenSSL 3 look the
-    /// algorithm up again on every digest, which cost more than the hashing.
-    nonisolated(unsafe) static let sha256Algorithm: OpaquePointer = EVP_MD_fetch(nil, "SHA256", nil)
-
     /// SHA-256 of `data`.
     public static func sha256(_ data: [UInt8]) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 0
-        _ = data.withUnsafeBytes { input in
-            EVP_Digest(input.baseAddress, input.count, &digest, &length, sha256Algorithm, nil)
+        data.withUnsafeBytes { input in
+            digest.withUnsafeMutableBufferPointer { walaudit_sha256(input.baseAddress, input.count, $0.baseAddress) }
         }
         return digest
     }
@@ -36,25 +31,16 @@ public enum Crypto {
     }
 }
 
-/// SHA-256 with one OpenSSL context and one digest buffer reused for every
-/// message: `EVP_Digest` allocates and frees a context per call, which the
-/// verifier would pay twice per event.
+/// SHA-256 into one digest buffer reused for every message (the chain,
+/// the tree and the verifiers hash millions of them).
 public final class SHA256Hasher: @unchecked Sendable {  // used by one verifier at a time
-    private let context: OpaquePointer
     /// The last digest.
     public private(set) var digest = [UInt8](repeating: 0, count: 32)
 
-    public init() {
-        context = EVP_MD_CTX_new()
-    }
-
-    deinit { EVP_MD_CTX_free(context) }
+    public init() {}
 
     /// Hashes `data` into `digest`.
     public func hash(_ data: UnsafeRawBufferPointer) {
-        var length: UInt32 = 0
-        EVP_DigestInit_ex(context, Crypto.sha256Algorithm, nil)
-        EVP_DigestUpdate(context, data.baseAddress, data.count)
-        digest.withUnsafeMutableBufferPointer { _ = EVP_DigestFinal_ex(context, $0.baseAddress, &length) }
+        digest.withUnsafeMutableBufferPointer { walaudit_sha256(data.baseAddress, data.count, $0.baseAddress) }
     }
 }

@@ -172,6 +172,39 @@ final class MerkleHasher: @unchecked Sendable {  // used by one thread at a time
         return hasher.digest
     }
 
+    /// Starts a path up the tree at a new leaf: its hash, SHA-256(0x00 ‖
+    /// data) of a 32-byte chain hash, is kept where `mergePath` reads it,
+    /// in no array of its own. False (nothing done) for data of another size.
+    func startPath(leafData data: UnsafeRawBufferPointer) -> Bool {
+        guard data.count == 32 else { return false }
+        input.withUnsafeMutableBytes { buffer in
+            buffer[0] = 0
+            UnsafeMutableRawBufferPointer(rebasing: buffer[1..<33]).copyMemory(from: data)
+            hasher.hash(UnsafeRawBufferPointer(rebasing: buffer[0..<33]))
+            keepPath(in: buffer)
+        }
+        return true
+    }
+
+    /// The path's next node: SHA-256(0x01 ‖ left ‖ path) with a 32-byte left sibling.
+    func mergePath(left: [UInt8]) {
+        precondition(left.count == 32, "a sibling of 32 bytes")
+        input.withUnsafeMutableBytes { buffer in
+            buffer[0] = 1
+            left.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[1..<33]).copyMemory(from: $0) }
+            hasher.hash(UnsafeRawBufferPointer(buffer))
+            keepPath(in: buffer)
+        }
+    }
+
+    /// The path's current hash.
+    var path: [UInt8] { Array(input[33..<65]) }
+
+    /// The digest just made becomes the right half of the next node's input.
+    private func keepPath(in buffer: UnsafeMutableRawBufferPointer) {
+        hasher.digest.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[33..<65]).copyMemory(from: $0) }
+    }
+
     /// SHA-256(0x01 ‖ left ‖ right) of two 32-byte hashes.
     func node(_ left: [UInt8], _ right: [UInt8]) -> [UInt8] {
         guard left.count == 32, right.count == 32 else { return MerkleTree.nodeHash(left, right) }
@@ -215,7 +248,25 @@ public struct MerkleFrontier: Equatable, Sendable {
     @discardableResult
     public mutating func append(leafData: UnsafeRawBufferPointer) -> [(level: Int, index: Int64, hash: [UInt8])] {
         if !isKnownUniquelyReferenced(&hasher) { hasher = MerkleHasher() }
-        return append(leafHash: hasher.leaf(leafData))
+        // The path's hashes stay in the hasher's buffer: one array per leaf
+        // (the subtree it ends in), not one per hash (two allocations per
+        // event of the worker were these). Siblings not 32 bytes long (a
+        // damaged stored node) take the general way.
+        var merges = 0
+        while merges < subtrees.count, subtrees[subtrees.count - 1 - merges].level == merges { merges += 1 }
+        guard subtrees.suffix(merges).allSatisfy({ $0.hash.count == 32 }), hasher.startPath(leafData: leafData) else {
+            return append(leafHash: hasher.leaf(leafData))
+        }
+        var closed: [(level: Int, index: Int64, hash: [UInt8])] = []
+        size += 1
+        var level = 0
+        while level < merges {
+            hasher.mergePath(left: subtrees.removeLast().hash)
+            level += 1
+            if level >= MerkleTree.storedLevel { closed.append((level, (size >> level) - 1, hasher.path)) }
+        }
+        subtrees.append((merges, hasher.path))
+        return closed
     }
 
     /// Adds a leaf (its leaf hash); returns the complete subtrees it closed

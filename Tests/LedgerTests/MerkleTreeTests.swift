@@ -32,6 +32,33 @@ import Testing
         #expect(MerkleFrontier(size: 3, subtrees: [(0, all[0]), (1, all[1])]) == nil, "largest first")
     }
 
+    /// Leaves added by their data (the worker's and the bundle verifier's
+    /// way, hashing in the hasher's buffer) make the tree leaves added by
+    /// their leaf hash make: the same roots, the same closed nodes; a
+    /// frontier resumed from stored subtrees, one of them damaged (not 32
+    /// bytes), goes on as the general way does.
+    @Test func leavesByDataMakeTheSameTreeAsLeavesByHash() {
+        let data = (0..<1100).map { Crypto.sha256([UInt8(truncatingIfNeeded: $0), UInt8($0 >> 8), 7]) }
+        var byData = MerkleFrontier(), byHash = MerkleFrontier()
+        for (i, leaf) in data.enumerated() {
+            let closedByData = leaf.withUnsafeBytes { byData.append(leafData: $0) }
+            let closedByHash = byHash.append(leafHash: MerkleTree.leafHash(leaf))
+            #expect(closedByData.map(\.hash) == closedByHash.map(\.hash) && closedByData.map(\.index) == closedByHash.map(\.index),
+                    "leaf \(i)")
+            if i % 97 == 0 || i == 1099 { #expect(byData == byHash && byData.root == byHash.root, "size \(i + 1)") }
+        }
+        let damaged = [UInt8](repeating: 9, count: 31)
+        guard var resumedByData = MerkleFrontier(size: 3, subtrees: [(1, data[0]), (0, damaged)]) else {
+            Issue.record("a frontier of 3 leaves")
+            return
+        }
+        var resumedByHash = resumedByData
+        _ = data[5].withUnsafeBytes { resumedByData.append(leafData: $0) }
+        resumedByHash.append(leafHash: MerkleTree.leafHash(data[5]))
+        #expect(resumedByData == resumedByHash)
+        #expect(resumedByData.root == MerkleTree.nodeHash(data[0], MerkleTree.nodeHash(damaged, MerkleTree.leafHash(data[5]))))
+    }
+
     @Test func everyInclusionProofVerifiesAndNoAlteredOneDoes() throws {
         let all = Self.leaves(70)
         for size in 1...70 {
