@@ -10,7 +10,8 @@
 # PostgreSQL charges for firing a SECURITY DEFINER plpgsql statement
 # trigger with a SET clause). Prints each variant's minimum and median
 # latency per transaction and, from the minima, µs per statement above no
-# audit. (Until session 9 this bench ran 20,000 INSERTs in one
+# audit (for the walaudit variants, REPLICA IDENTITY FULL's larger WAL,
+# which attach sets, included). (Until session 9 this bench ran 20,000 INSERTs in one
 # transaction, which hides what each new transaction costs the trigger.)
 #
 #   bench/trigger.sh [ROUNDS] [TRANSACTIONS]      (default 8 3000)

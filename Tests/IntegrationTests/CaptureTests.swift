@@ -128,8 +128,12 @@ import TestSupport
             INSERT INTO t VALUES (6, 'a again');
             COMMIT;
             """)
-        // A session that sets the trigger's memory by hand (to what the seal covers, unsealed, to anything, or to a seal
-        // it read in an earlier transaction) is still named, and cannot read the seal's key.
+        // A session that sets the trigger's memory by hand (to what the seal covers, unsealed, hashed without the key,
+        // to anything, or to a seal it read in an earlier transaction) is still named, and cannot read the seal's key,
+        // not even when sequences were granted to it (as ALTER DEFAULT PRIVILEGES ... ON SEQUENCES does): setup takes
+        // such grants back.
+        try db.connection.execute("GRANT SELECT, USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA walaudit TO sneaky_\(db.name)")
+        _ = try harness.expectSuccess(["setup"])
         let sneaky = try Connection(db.cluster.conninfo(database: db.name, user: "sneaky_\(db.name)"))
         for read in ["SELECT last_value FROM walaudit.actor_seal_key_1", "SELECT pg_sequence_last_value('walaudit.actor_seal_key_2')",
                      "SELECT nextval('walaudit.actor_seal_key_1')", "SELECT setval('walaudit.actor_seal_key_2', 1)"] {
@@ -149,6 +153,12 @@ import TestSupport
             SET LOCAL walaudit.emitted_actor = 'anything';
             UPDATE t SET v = 'forged again' WHERE id = 7;
             COMMIT;
+            BEGIN;
+            SELECT set_config('walaudit.emitted_actor', encode(sha256(convert_to(json_build_array(pg_current_xact_id(),
+                pg_backend_pid(), session_user, walaudit.statement_role(), current_setting('walaudit.actor', true),
+                current_setting('walaudit.context', true), current_setting('application_name'))::text, 'UTF8')), 'base64'), true);
+            UPDATE t SET v = 'forged, keyless' WHERE id = 7;
+            COMMIT;
             """)
         try sneaky.execute("BEGIN")
         try sneaky.execute("INSERT INTO t VALUES (8, 'sealed')")
@@ -165,13 +175,14 @@ import TestSupport
             SELECT row_key->>'id', coalesce(app_user, db_user) FROM walaudit.event_log WHERE table_name = 't' AND operation <> 'DDL' ORDER BY seq
             """).rows
         #expect(rows == [["1", "a"], ["2", "a"], ["1", "a"], ["2", "a"], ["4", "a"], ["5", "b"], ["6", "a"],
-                         ["7", "sneaky_\(db.name)"], ["7", "sneaky_\(db.name)"], ["8", "sneaky_\(db.name)"], ["8", "sneaky_\(db.name)"]],
+                         ["7", "sneaky_\(db.name)"], ["7", "sneaky_\(db.name)"], ["7", "sneaky_\(db.name)"],
+                         ["8", "sneaky_\(db.name)"], ["8", "sneaky_\(db.name)"]],
                 "\(rows)")
         // The stream holds one actor message per actor change: a, b, a; then one per sneaky transaction.
         let messages = try db.connection.execute("""
             SELECT count(*) FROM pg_logical_slot_peek_changes($1, NULL, NULL) WHERE data LIKE 'message: transactional: 1 prefix: walaudit.actor%'
             """, [peek]).scalar
-        #expect(messages == "7", "actor messages in the stream: \(messages ?? "none")")
+        #expect(messages == "8", "actor messages in the stream: \(messages ?? "none")")
     }
 
     /// A transaction larger than the worker's memory budget spills to disk

@@ -168,7 +168,6 @@ import TestSupport
         #expect(upgrade.contains("store: applied upgrade/018_event_log_snapshot"), "\(upgrade)")
         #expect(upgrade.contains("store: applied upgrade/020_event_log_policies"), "\(upgrade)")
         #expect(upgrade.contains("source: applied upgrade/007_capture_tables_members"), "\(upgrade)")
-        #expect(upgrade.contains("source: applied upgrade/008_actor_seal_sequences"), "\(upgrade)")
 
         // The chain still verifies, in SQL and in the CLI.
         #expect(try store.execute("SELECT ok, checked, problem FROM walaudit.verify_chain()").rows == [["t", oldEvents, nil]])
@@ -229,7 +228,7 @@ import TestSupport
         #expect(!first.contains { $0.contains("upgrade/") }, "\(first)")
         #expect(try database.connection.execute("""
             SELECT string_agg(migration_set || version, ',' ORDER BY migration_set, version) FROM walaudit.schema_migrations
-            """).scalar == "source7,source8,store15,store16,store17,store18,store19,store20,store21,store22")
+            """).scalar == "source7,store15,store16,store17,store18,store19,store20,store21,store22")
         let facts = try Self.schemaFacts(database.connection)
         let second = try Self.setup(arguments)
         #expect(second.count == 1 && second[0].hasPrefix("walaudit is set up"), "\(second)")

@@ -43,8 +43,8 @@ import Testing
         for (i, leaf) in data.enumerated() {
             let closedByData = leaf.withUnsafeBytes { byData.append(leafData: $0) }
             let closedByHash = byHash.append(leafHash: MerkleTree.leafHash(leaf))
-            #expect(closedByData.map(\.hash) == closedByHash.map(\.hash) && closedByData.map(\.index) == closedByHash.map(\.index),
-                    "leaf \(i)")
+            #expect(closedByData.map(\.hash) == closedByHash.map(\.hash) && closedByData.map(\.index) == closedByHash.map(\.index)
+                        && closedByData.map(\.level) == closedByHash.map(\.level), "leaf \(i)")
             if i % 97 == 0 || i == 1099 { #expect(byData == byHash && byData.root == byHash.root, "size \(i + 1)") }
         }
         let damaged = [UInt8](repeating: 9, count: 31)

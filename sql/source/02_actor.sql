@@ -20,14 +20,23 @@
 -- and the executor's start-up for it, at every audited statement
 -- (bench/trigger.sh: 47 → 36 µs per statement above no audit).
 -- Setup seeds a sequence once (a sequence never set reads as NULL: no
--- seal, every statement emits) and never changes a seeded one.
+-- seal, every statement emits) and never changes a seeded one; only the
+-- owner may read or move them (sql/source/05_privileges.sql revokes what
+-- default privileges may have granted). A source set up before (sessions
+-- 7-8) keeps the former key table, walaudit.actor_seal_key, unused:
+-- dropping it in setup's transaction, while audited statements of the old
+-- trigger wait on it, would make them fail. A later upgrade drops it.
 CREATE SEQUENCE IF NOT EXISTS walaudit.actor_seal_key_1 MINVALUE -9223372036854775808;
 CREATE SEQUENCE IF NOT EXISTS walaudit.actor_seal_key_2 MINVALUE -9223372036854775808;
-SELECT pg_catalog.setval(key, ('x' || pg_catalog.encode(pg_catalog.substr(pg_catalog.sha256(
-           pg_catalog.uuid_send(pg_catalog.gen_random_uuid()) || pg_catalog.uuid_send(pg_catalog.gen_random_uuid())), 1, 8), 'hex'))
-       ::bit(64)::bigint)
-FROM (VALUES ('walaudit.actor_seal_key_1'::regclass), ('walaudit.actor_seal_key_2'::regclass)) AS keys (key)
-WHERE pg_catalog.pg_sequence_last_value(key) IS NULL;
+DO $$
+BEGIN
+    PERFORM pg_catalog.setval(key, ('x' || pg_catalog.encode(pg_catalog.substr(pg_catalog.sha256(
+                pg_catalog.uuid_send(pg_catalog.gen_random_uuid()) || pg_catalog.uuid_send(pg_catalog.gen_random_uuid())), 1, 8), 'hex'))
+            ::bit(64)::bigint)
+    FROM (VALUES ('walaudit.actor_seal_key_1'::regclass), ('walaudit.actor_seal_key_2'::regclass)) AS keys (key)
+    WHERE pg_catalog.pg_sequence_last_value(key) IS NULL;
+END
+$$;
 
 -- The actor message for the current statement, as JSON text. The xid ties
 -- the message to its transaction: with skip-empty-xacts a message may be

@@ -13,6 +13,24 @@ REVOKE EXECUTE ON FUNCTION pg_catalog.pg_logical_emit_message(boolean, text, byt
 -- them, whatever the order in which setup runs.
 GRANT USAGE ON SCHEMA walaudit TO PUBLIC;
 REVOKE ALL ON SEQUENCE walaudit.baseline_ids, walaudit.actor_seal_key_1, walaudit.actor_seal_key_2 FROM PUBLIC;
+-- The actor seal's key is its owner's alone: a role that could read it
+-- could forge the trigger's memory, and ALTER DEFAULT PRIVILEGES ... ON
+-- SEQUENCES (common for serial columns) grants new sequences to roles by
+-- name, which the line above does not touch.
+DO $$
+DECLARE
+    grant_ record;
+BEGIN
+    FOR grant_ IN
+        SELECT DISTINCT c.oid::regclass AS sequence, a.grantee::regrole AS grantee
+        FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+        WHERE c.oid IN ('walaudit.actor_seal_key_1'::regclass, 'walaudit.actor_seal_key_2'::regclass)
+          AND a.grantee <> c.relowner AND a.grantee <> 0
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE ALL ON SEQUENCE %s FROM %s CASCADE', grant_.sequence, grant_.grantee);
+    END LOOP;
+END
+$$;
 REVOKE ALL ON walaudit.capture_tables, walaudit.ddl_log, walaudit.attached_tables FROM PUBLIC;
 REVOKE ALL ON FUNCTION walaudit.actor_message(), walaudit.capture_actor(), walaudit.set_actor(text, jsonb),
     walaudit.attach(regclass, text[], text[], boolean), walaudit.detach(regclass),
