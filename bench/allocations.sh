@@ -10,9 +10,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap >/dev/null
-swift build -c release --product walaudit >/dev/null
 binaries=("$@")
-[ ${#binaries[@]} -gt 0 ] || binaries=("$(swift build -c release --show-bin-path)/walaudit")
+if [ ${#binaries[@]} -eq 0 ]; then
+    swift build -c release --product walaudit >/dev/null
+    binaries=("$(swift build -c release --show-bin-path)/walaudit")
+fi
 source bench/cluster.sh
 cleanup() { [ -n "${worker:-}" ] && kill "$worker" 2>/dev/null && wait "$worker" 2>/dev/null || true; }
 start_cluster allocations

@@ -159,22 +159,29 @@ public enum MerkleTree {
 /// keeping the tree (measured with tree-bench). One per thread.
 final class MerkleHasher: @unchecked Sendable {  // used by one thread at a time (its owner's)
     private let hasher = SHA256Hasher()
+    /// A node's input, 0x01 ‖ left ‖ right; its right half holds the
+    /// current path's hash, so a path up the tree makes no array per hash.
     private var input = [UInt8](repeating: 0, count: 65)
 
     /// SHA-256(0x00 ‖ data) of a 32-byte chain hash.
     func leaf(_ data: UnsafeRawBufferPointer) -> [UInt8] {
-        guard data.count == 32 else { return MerkleTree.leafHash(Array(data)) }
+        guard startPath(leafData: data) else { return MerkleTree.leafHash(Array(data)) }
+        return path
+    }
+
+    /// SHA-256(0x01 ‖ left ‖ right) of two 32-byte hashes.
+    func node(_ left: [UInt8], _ right: [UInt8]) -> [UInt8] {
+        guard left.count == 32, right.count == 32 else { return MerkleTree.nodeHash(left, right) }
         input.withUnsafeMutableBytes { buffer in
-            buffer[0] = 0
-            UnsafeMutableRawBufferPointer(rebasing: buffer[1..<33]).copyMemory(from: data)
-            hasher.hash(UnsafeRawBufferPointer(rebasing: buffer[0..<33]))
+            right.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[33..<65]).copyMemory(from: $0) }
         }
-        return hasher.digest
+        mergePath(left: left)
+        return path
     }
 
     /// Starts a path up the tree at a new leaf: its hash, SHA-256(0x00 ‖
-    /// data) of a 32-byte chain hash, is kept where `mergePath` reads it,
-    /// in no array of its own. False (nothing done) for data of another size.
+    /// data) of a 32-byte chain hash, becomes the path's. False (nothing
+    /// done) for data of another size.
     func startPath(leafData data: UnsafeRawBufferPointer) -> Bool {
         guard data.count == 32 else { return false }
         input.withUnsafeMutableBytes { buffer in
@@ -203,18 +210,6 @@ final class MerkleHasher: @unchecked Sendable {  // used by one thread at a time
     /// The digest just made becomes the right half of the next node's input.
     private func keepPath(in buffer: UnsafeMutableRawBufferPointer) {
         hasher.digest.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[33..<65]).copyMemory(from: $0) }
-    }
-
-    /// SHA-256(0x01 ‖ left ‖ right) of two 32-byte hashes.
-    func node(_ left: [UInt8], _ right: [UInt8]) -> [UInt8] {
-        guard left.count == 32, right.count == 32 else { return MerkleTree.nodeHash(left, right) }
-        input.withUnsafeMutableBytes { buffer in
-            buffer[0] = 1
-            left.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[1..<33]).copyMemory(from: $0) }
-            right.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[33..<65]).copyMemory(from: $0) }
-            hasher.hash(UnsafeRawBufferPointer(buffer))
-        }
-        return hasher.digest
     }
 }
 
