@@ -86,30 +86,36 @@ struct RecordParser {
     }
 
     private mutating func tableRecord(first: RelationName) throws(Failure) -> DecodedRecord {
-        var relations = [first]
+        // Only a TRUNCATE names more than one table: no array for the others
+        // (one allocation per change).
+        var others: [RelationName] = []
         while try consume(", ") {
-            relations.append(try relationName())
+            others.append(try relationName())
         }
         try expect(": ")
         let operationStart = position
-        var operation = ""
-        while let b = try byte(), b >= UInt8(ascii: "A"), b <= UInt8(ascii: "Z") {
-            operation.unicodeScalars.append(Unicode.Scalar(b))
-            position += 1
-        }
-        guard try consume(":") else {
-            throw malformed("expected an operation (INSERT, UPDATE, DELETE, TRUNCATE) followed by ':'", at: operationStart)
-        }
-        if operation == "TRUNCATE" {
-            return .truncate(try truncateFlags(relations))
-        }
-        guard let op = RowChange.Operation(rawValue: operation) else {
+        let op: RowChange.Operation
+        // Matched as bytes: a String built per record was a cost per change.
+        if try consume("INSERT:") {
+            op = .insert
+        } else if try consume("UPDATE:") {
+            op = .update
+        } else if try consume("DELETE:") {
+            op = .delete
+        } else if try consume("TRUNCATE:") {
+            return .truncate(try truncateFlags([first] + others))
+        } else {
+            while let b = try byte(), b >= UInt8(ascii: "A"), b <= UInt8(ascii: "Z") { position += 1 }
+            let operation = String(decoding: UnsafeBufferPointer(rebasing: bytes[operationStart..<position]), as: UTF8.self)
+            guard !operation.isEmpty, try consume(":") else {
+                throw malformed("expected an operation (INSERT, UPDATE, DELETE, TRUNCATE) followed by ':'", at: operationStart)
+            }
             throw malformed("unknown operation \"\(operation)\"", at: operationStart)
         }
-        guard relations.count == 1 else {
-            throw malformed("\(operation) names more than one table", at: operationStart)
+        guard others.isEmpty else {
+            throw malformed("\(op.rawValue) names more than one table", at: operationStart)
         }
-        var change = RowChange(relation: relations[0], operation: op, oldTuple: nil, newTuple: nil)
+        var change = RowChange(relation: first, operation: op, oldTuple: nil, newTuple: nil)
         switch op {
         case .insert:
             change.newTuple = try tupleOrNoData()
