@@ -15,8 +15,12 @@
 #                               worker and store would cost at best
 #   walaudit                    attached and running, store in another database
 #
-# Prints median TPS and each configuration's ratio to the trigger audit
-# (PRODUCT.md §7: walaudit >= 1.0x with 4 clients, >= 1.3x with 1).
+# Before each timed round the configuration's consumer is started and its
+# slot waited on until it has confirmed everything written so far (the
+# other databases' rounds left it WAL to read through; decoding it must
+# not overlap the timing). Prints median TPS and the median of each
+# configuration's per-round ratio to the trigger audit (PRODUCT.md §7:
+# walaudit >= 1.0x with 4 clients, >= 1.3x with 1).
 #
 #   bench/bound.sh [CLIENTS] [ROUNDS] [SECONDS]      (default 4 3 15)
 set -euo pipefail
@@ -63,36 +67,52 @@ start_consumer() {
     fullri|attached)
         local slot=free_full
         [ "$1" = attached ] && slot=walaudit_attached
+        # -F 0 -s 1: report each second what it has written (to /dev/null), so the slot's position shows its progress.
         "$bin/pg_recvlogical" -d "$db=$1" --slot "$slot" --start -o include-xids=1 -o include-timestamp=1 \
-            -o skip-empty-xacts=1 -f /dev/null &
+            -o skip-empty-xacts=1 -F 0 -s 1 -f /dev/null &
         consumer=$! ;;
     running)
         "$walaudit" run --source "$db=running" --target "$db=store" --slot walaudit_running >"$dir/worker.log" 2>&1 &
         consumer=$! ;;
     esac
-    sleep 1  # connected and caught up with what the previous round left
+    if [ -n "$consumer" ]; then wait_caught_up "${slot_of[$1]}"; fi
+}
+declare -A slot_of=([fullri]=free_full [attached]=walaudit_attached [running]=walaudit_running)
+# Until the slot has confirmed all WAL written before this call (at most 10 minutes).
+wait_caught_up() {
+    local target
+    target=$(sql postgres "SELECT pg_current_wal_lsn()")
+    for _ in $(seq 3000); do
+        [ "$(sql postgres "SELECT confirmed_flush_lsn >= '$target' FROM pg_replication_slots WHERE slot_name = '$1'")" = t ] && return
+        sleep 0.2
+    done
+    echo "bound: slot $1 did not catch up with $target in 10 minutes" >&2
+    exit 1
 }
 stop_consumer() { if [ -n "$consumer" ]; then kill "$consumer"; wait "$consumer" || true; consumer=; fi; }
 
 configs=(plain audited fullri attached running)
 declare -A label=([plain]="no audit" [audited]="trigger audit" [fullri]="RI FULL + pg_recvlogical"
                   [attached]="attached + pg_recvlogical" [running]="walaudit")
-declare -A results
+declare -A results tpsOf
 for r in $(seq "$rounds"); do
     for i in "${!configs[@]}"; do
         c=${configs[$(( (i + r - 1) % ${#configs[@]} ))]}
         start_consumer "$c"
         sql postgres CHECKPOINT >/dev/null
-        tps=$("$bin/pgbench" -h "$dir" -p 5432 -U postgres -n -c "$clients" -j "$(( clients < 2 ? clients : 2 ))" -T "$seconds" "$c" 2>/dev/null \
-              | awk '/^tps/ {print $3; exit}')
+        "$bin/pgbench" -h "$dir" -p 5432 -U postgres -n -c "$clients" -j "$(( clients < 2 ? clients : 2 ))" -T "$seconds" "$c" \
+            >"$dir/pgbench.out" 2>"$dir/pgbench.err" || { cat "$dir/pgbench.err" >&2; exit 1; }
+        tps=$(awk '/^tps/ {print $3; exit}' "$dir/pgbench.out")
         stop_consumer
         results[$c]="${results[$c]:-} $tps"
+        tpsOf[$c,$r]=$tps
     done
 done
 median() { tr ' ' '\n' | grep . | sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
-trigger=$(echo "${results[audited]}" | median)
-echo "bound: pgbench, $clients client(s), scale 10, $rounds rounds of $seconds s, interleaved; median TPS, ratio to the trigger audit (per round)"
+echo "bound: pgbench, $clients client(s), scale 10, $rounds rounds of $seconds s, interleaved, slots caught up before each;"
+echo "       median TPS (each round's); median of the per-round ratios to the trigger audit (each round's)"
 for c in "${configs[@]}"; do
-    m=$(echo "${results[$c]}" | median)
-    printf '  %-28s %7.0f TPS  %.2f  (%s)\n' "${label[$c]}" "$m" "$(echo "$m / $trigger" | bc -l)" "$(echo "${results[$c]}" | xargs printf '%.0f ' | sed 's/ $//')"
+    ratios=$(for r in $(seq "$rounds"); do echo "${tpsOf[$c,$r]} / ${tpsOf[audited,$r]}" | bc -l; done | xargs printf '%.2f ')
+    printf '  %-28s %7.0f TPS (%s)  %s (%s)\n' "${label[$c]}" "$(echo "${results[$c]}" | median)" \
+        "$(echo "${results[$c]}" | xargs printf '%.0f ' | sed 's/ $//')" "$(echo "$ratios" | median | xargs printf '%.2f')" "${ratios% }"
 done
