@@ -139,4 +139,33 @@ import TestSupport
         }
         #expect(worker.stop() == 0)
     }
+
+    /// Once ANALYZE has run, the planner estimates a row's lookup by
+    /// row_ref at the row's few events (event_log_row_ref_stats), not at
+    /// PostgreSQL's default 0.5 % of the log: a 10M-event store's default
+    /// made every report call compile its plan (JIT).
+    @Test func aRowLookupIsEstimatedAtTheRowsEvents() throws {
+        let harness = try WalauditHarness.make()
+        let su = harness.database.connection
+        try su.execute("CREATE TABLE items (id integer PRIMARY KEY, qty integer)")
+        try harness.expectSuccess(["attach", "items"])
+        let worker = try harness.startWorker()
+        let base = try harness.waitForEvents(atLeast: 1)
+        // 4,000 rows with one event each, then 1,000 of them once more: the
+        // default would estimate 25 events for a row's lookup.
+        try su.execute("INSERT INTO items SELECT g, 0 FROM generate_series(1, 4000) g")
+        try su.execute("UPDATE items SET qty = 1 WHERE id <= 1000")
+        let total = try harness.waitForEvents(atLeast: base + 5000)
+        #expect(worker.stop() == 0)
+        try su.execute("ANALYZE walaudit.event_log")
+        let plan = try su.execute("""
+            EXPLAIN (FORMAT JSON) SELECT seq FROM walaudit.event_log
+            WHERE walaudit.row_ref(schema_name, table_name, row_key) = walaudit.row_ref('public', 'items', '{"id": 7}')
+            """).scalar ?? ""
+        // The estimate of the lookup's scan (by the index or not: the log is small).
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(plan.utf8)) as? [[String: Any]])
+        let top = try #require(rows.first?["Plan"] as? [String: Any])
+        let estimate = try #require(top["Plan Rows"] as? Int)
+        #expect(estimate <= 3, "estimated \(estimate) of \(total) events for one row (the row has 2)")
+    }
 }

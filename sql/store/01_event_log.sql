@@ -68,6 +68,14 @@ CREATE OR REPLACE FUNCTION walaudit.row_ref(schema_name text, table_name text, r
 -- `row_key = key` implies the predicate).
 CREATE INDEX IF NOT EXISTS event_log_row_ref ON walaudit.event_log (walaudit.row_ref(schema_name, table_name, row_key))
     WHERE row_key IS NOT NULL;
+-- How many events share a row_ref: ANALYZE samples the expression, so a
+-- row's lookup is estimated at its few events, not PostgreSQL's default
+-- 0.5 % of the log (50,000 of 10M events: a cost past jit_above_cost, and
+-- a plan compiled to machine code at every call; bench/RESULTS.md,
+-- sessions 10 and 12). The partial index's own expression gets no
+-- statistics.
+CREATE STATISTICS IF NOT EXISTS walaudit.event_log_row_ref_stats ON (walaudit.row_ref(schema_name, table_name, row_key))
+    FROM walaudit.event_log;
 -- The rare events, few among millions and each looked up at once: DDL
 -- (with a table's history marks: ATTACH, BASELINE, BASELINE DONE), POLICY
 -- (which verifiers read before the chain to account for every purged

@@ -33,11 +33,12 @@ $$;
 -- TRUNCATEs after its first event (they removed it too). `key` is the
 -- primary key as JSON, e.g. '{"id": 42}'. Served by event_log_row_ref and
 -- event_log_marks.
--- jit = off, here and in row_as_of: the planner cannot estimate how many
--- events share a row_ref (it takes the default 0.5 % of the log: 50,000
--- of 10M), so on a large store the lookup's cost passes jit_above_cost
--- and every call compiled its plan to machine code, ~35 ms for a query
--- that runs in ~1 (bench/RESULTS.md, session 10).
+-- jit = off, here and in row_as_of: until ANALYZE has sampled
+-- event_log_row_ref_stats (a store loaded faster than autovacuum analyzes
+-- it), the planner takes the default 0.5 % of the log for the events
+-- sharing a row_ref (50,000 of 10M), the lookup's cost passes
+-- jit_above_cost, and every call compiled its plan to machine code, ~35 ms
+-- for a query that runs in ~1 (bench/RESULTS.md, session 10).
 CREATE OR REPLACE FUNCTION walaudit.row_history(tbl regclass, key jsonb)
     RETURNS SETOF walaudit.events
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog SET jit = off
