@@ -107,7 +107,7 @@ struct RecordParser {
         } else {
             while let b = try byte(), b >= UInt8(ascii: "A"), b <= UInt8(ascii: "Z") { position += 1 }
             let operation = String(decoding: UnsafeBufferPointer(rebasing: bytes[operationStart..<position]), as: UTF8.self)
-            guard !operation.isEmpty, try consume(":") else {
+            guard try consume(":") else {
                 throw malformed("expected an operation (INSERT, UPDATE, DELETE, TRUNCATE) followed by ':'", at: operationStart)
             }
             throw malformed("unknown operation \"\(operation)\"", at: operationStart)

@@ -27,6 +27,24 @@ import Testing
         #expect(error.offset == 16)
     }
 
+    /// Operations are matched as bytes: a known one's prefix or extension,
+    /// an empty one, one without its colon, and a row change naming two
+    /// tables each fail at the operation.
+    @Test(arguments: [
+        ("table public.t: INSERTED: id[integer]:1", "unknown operation \"INSERTED\""),
+        ("table public.t: UPDAT: id[integer]:1", "unknown operation \"UPDAT\""),
+        ("table public.t: : id[integer]:1", "unknown operation \"\""),
+        ("table public.t: DELETE id[integer]:1", "expected an operation (INSERT, UPDATE, DELETE, TRUNCATE) followed by ':'"),
+        ("table public.t: delete: id[integer]:1", "expected an operation (INSERT, UPDATE, DELETE, TRUNCATE) followed by ':'"),
+        ("table public.t, public.u: DELETE: id[integer]:1", "DELETE names more than one table"),
+    ])
+    func badOperations(record: String, reason: String) throws {
+        let error = try failure(record)
+        #expect(error.reason == reason)
+        let operationStart = record.utf8.count - record.split(separator: ": ", maxSplits: 1)[1].utf8.count
+        #expect(error.offset == operationStart)
+    }
+
     @Test func messageSizeLargerThanContent() throws {
         let error = try failure("message: transactional: 1 prefix: p, sz: 10 content:abc")
         #expect(error.reason == "message sz does not match its content")
