@@ -49,7 +49,7 @@ import TestSupport
 
     /// Everything about schema walaudit a setup decides, one sorted line per
     /// fact: relations (kind, privileges, replica identity, comment),
-    /// columns, constraints, indexes, functions (definition, privileges),
+    /// columns, constraints, indexes, statistics objects, functions (definition, privileges),
     /// triggers, views, event triggers, the schema, the roles, and who may
     /// emit logical messages.
     static func schemaFacts(_ connection: Connection) throws -> [String] {
@@ -78,6 +78,9 @@ import TestSupport
                 UNION ALL
                 SELECT format('index %s', pg_get_indexdef(i.indexrelid))
                 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relnamespace = 'walaudit'::regnamespace
+                UNION ALL
+                SELECT format('statistics %s', pg_get_statisticsobjdef(oid))
+                FROM pg_statistic_ext WHERE stxnamespace = 'walaudit'::regnamespace
                 UNION ALL
                 SELECT format('function %s acl=%s comment=%s %s', p.oid::regprocedure,
                               (SELECT string_agg(i::text, ',' ORDER BY i::text) FROM unnest(coalesce(p.proacl, acldefault('f', p.proowner))) i),

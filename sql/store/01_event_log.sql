@@ -72,8 +72,8 @@ CREATE INDEX IF NOT EXISTS event_log_row_ref ON walaudit.event_log (walaudit.row
 -- row's lookup is estimated at its few events, not PostgreSQL's default
 -- 0.5 % of the log (50,000 of 10M events: a cost past jit_above_cost, and
 -- a plan compiled to machine code at every call; bench/RESULTS.md,
--- sessions 10 and 12). The partial index's own expression gets no
--- statistics.
+-- sessions 10 and 12). The planner uses no statistics of a partial
+-- index's expression.
 CREATE STATISTICS IF NOT EXISTS walaudit.event_log_row_ref_stats ON (walaudit.row_ref(schema_name, table_name, row_key))
     FROM walaudit.event_log;
 -- The rare events, few among millions and each looked up at once: DDL
