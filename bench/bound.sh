@@ -61,29 +61,34 @@ sql postgres "CREATE DATABASE store"
 "$walaudit" attach --no-baseline "${tables[@]}" --source "$db=running" --slot walaudit_running >/dev/null
 
 # A consumer for the configuration's slot, if it has one (its pid in `consumer`).
+declare -A slot_of=([fullri]=free_full [attached]=walaudit_attached [running]=walaudit_running)
 start_consumer() {
     consumer=
     case $1 in
     fullri|attached)
-        local slot=free_full
-        [ "$1" = attached ] && slot=walaudit_attached
         # -F 0 -s 1: report each second what it has written (to /dev/null), so the slot's position shows its progress.
-        "$bin/pg_recvlogical" -d "$db=$1" --slot "$slot" --start -o include-xids=1 -o include-timestamp=1 \
+        "$bin/pg_recvlogical" -d "$db=$1" --slot "${slot_of[$1]}" --start -o include-xids=1 -o include-timestamp=1 \
             -o skip-empty-xacts=1 -F 0 -s 1 -f /dev/null &
         consumer=$! ;;
     running)
         "$walaudit" run --source "$db=running" --target "$db=store" --slot walaudit_running >"$dir/worker.log" 2>&1 &
         consumer=$! ;;
     esac
-    if [ -n "$consumer" ]; then wait_caught_up "${slot_of[$1]}"; fi
+    if [ -n "$consumer" ]; then wait_caught_up "${slot_of[$1]}" "$1"; fi
 }
-declare -A slot_of=([fullri]=free_full [attached]=walaudit_attached [running]=walaudit_running)
-# Until the slot has confirmed all WAL written before this call (at most 10 minutes).
+# Until SLOT has confirmed all WAL written before this call (at most 10
+# minutes), its consumer (for CONFIG) alive throughout.
 wait_caught_up() {
-    local target
+    local target caught
     target=$(sql postgres "SELECT pg_current_wal_lsn()")
     for _ in $(seq 3000); do
-        [ "$(sql postgres "SELECT confirmed_flush_lsn >= '$target' FROM pg_replication_slots WHERE slot_name = '$1'")" = t ] && return
+        caught=$(sql postgres "SELECT confirmed_flush_lsn >= '$target' FROM pg_replication_slots WHERE slot_name = '$1'")
+        if [ "$caught" = t ]; then return; fi
+        if ! kill -0 "$consumer" 2>/dev/null; then
+            echo "bound: the consumer of $2 (slot $1) exited" >&2
+            if [ "$2" = running ]; then cat "$dir/worker.log" >&2; fi
+            exit 1
+        fi
         sleep 0.2
     done
     echo "bound: slot $1 did not catch up with $target in 10 minutes" >&2
@@ -103,6 +108,7 @@ for r in $(seq "$rounds"); do
         "$bin/pgbench" -h "$dir" -p 5432 -U postgres -n -c "$clients" -j "$(( clients < 2 ? clients : 2 ))" -T "$seconds" "$c" \
             >"$dir/pgbench.out" 2>"$dir/pgbench.err" || { cat "$dir/pgbench.err" >&2; exit 1; }
         tps=$(awk '/^tps/ {print $3; exit}' "$dir/pgbench.out")
+        if [ -z "$tps" ]; then echo "bound: pgbench printed no TPS for $c" >&2; cat "$dir/pgbench.out" >&2; exit 1; fi
         stop_consumer
         results[$c]="${results[$c]:-} $tps"
         tpsOf[$c,$r]=$tps
@@ -112,7 +118,8 @@ median() { tr ' ' '\n' | grep . | sort -n | awk '{v[NR] = $1} END {print (NR % 2
 echo "bound: pgbench, $clients client(s), scale 10, $rounds rounds of $seconds s, interleaved, slots caught up before each;"
 echo "       median TPS (each round's); median of the per-round ratios to the trigger audit (each round's)"
 for c in "${configs[@]}"; do
-    ratios=$(for r in $(seq "$rounds"); do echo "${tpsOf[$c,$r]} / ${tpsOf[audited,$r]}" | bc -l; done | xargs printf '%.2f ')
-    printf '  %-28s %7.0f TPS (%s)  %s (%s)\n' "${label[$c]}" "$(echo "${results[$c]}" | median)" \
-        "$(echo "${results[$c]}" | xargs printf '%.0f ' | sed 's/ $//')" "$(echo "$ratios" | median | xargs printf '%.2f')" "${ratios% }"
+    ratios=$(for r in $(seq "$rounds"); do echo "${tpsOf[$c,$r]} / ${tpsOf[audited,$r]}" | bc -l; done | xargs)
+    printf '  %-28s %7.0f TPS (%s)  %.2f (%s)\n' "${label[$c]}" "$(echo "${results[$c]}" | median)" \
+        "$(echo "${results[$c]}" | xargs printf '%.0f ' | sed 's/ $//')" "$(echo "$ratios" | median)" \
+        "$(printf '%.2f ' $ratios | sed 's/ $//')"
 done
