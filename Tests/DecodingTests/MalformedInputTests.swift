@@ -120,9 +120,13 @@ import Testing
 /// The stream splitter for `pg_recvlogical -f -` output.
 @Suite struct RecordStreamTests {
     private func records(_ text: String, chunkSize: Int) throws -> [DecodedRecord] {
+        try Self.records(Array(text.utf8), chunkSize: chunkSize)
+    }
+
+    /// The records of newline-separated `bytes` fed to a stream `chunkSize` bytes at a time.
+    static func records(_ bytes: [UInt8], chunkSize: Int) throws -> [DecodedRecord] {
         var stream = RecordStream()
         var out: [DecodedRecord] = []
-        let bytes = Array(text.utf8)
         var index = 0
         repeat {
             let end = min(index + chunkSize, bytes.count)

@@ -42,8 +42,9 @@ import Testing
         for line in records {
             let text = String(decoding: line, as: UTF8.self)
             if Self.isStreamed(line) {
-                #expect(throws: DecodeError.self) { try TestDecoding.parseRecord(line) }
-                do { _ = try TestDecoding.parseRecord(line) } catch {
+                do {
+                    Issue.record("\(file): a streamed record parsed as \(try TestDecoding.parseRecord(line))")
+                } catch {
                     #expect(error.reason.contains("streamed in-progress transactions are not supported"))
                 }
                 continue
@@ -65,16 +66,7 @@ import Testing
     @Test(arguments: files)
     func aStreamOfTheFileGivesTheSameRecords(file: String) throws {
         let lines = try Self.records(of: file).filter { !Self.isStreamed($0) }
-        let bytes = lines.flatMap { $0 + [UInt8(ascii: "\n")] }
-        var stream = RecordStream()
-        var streamed: [DecodedRecord] = []
-        var index = 0
-        while index < bytes.count {
-            let end = min(index + 997, bytes.count)
-            stream.append(bytes[index..<end])
-            index = end
-            while let (record, _) = try stream.next(isFinal: index == bytes.count) { streamed.append(record) }
-        }
+        let streamed = try RecordStreamTests.records(lines.flatMap { $0 + [UInt8(ascii: "\n")] }, chunkSize: 997)
         #expect(streamed == (try lines.map { try TestDecoding.parseRecord($0) }))
     }
 
