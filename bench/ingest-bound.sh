@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# How fast ingest could be if walaudit did less than PRODUCT.md requires:
+# the checked-out code is built as is and in three reduced variants, and
+# each variant drains the same backlog as the code as built, in
+# alternation (bench/ingest-ab.sh), with pg_recvlogical decoding it
+# between runs. Reduced variants, never for use (built in a scratch copy
+# of the checkout, removed on exit):
+#
+#   no chain hashing   Chain.append hashes nothing: the payload digest and
+#                      the event hash are 32 zero bytes (no canonical
+#                      encoding, no SHA-256)
+#   no row images      old_row and new_row are sent as NULL in the COPY
+#                      (the worker still builds them; the store never
+#                      parses or stores them)
+#   neither            both at once
+#
+#   bench/ingest-bound.sh [REPS] [TRANSACTIONS]      (default 3 20000: 320k changes)
+#
+# Per run: the drain's wall time (bench/ingest-ab.sh) and its ratio to the
+# mean of the two pg_recvlogical runs beside it (the rate ratio PRODUCT.md
+# §7 sets at >= 0.5); per variant, the median of its runs' ratios and of
+# the code as built's runs in the same cluster.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+reps=${1:-3}
+transactions=${2:-20000}
+scripts/bootstrap >/dev/null
+swift build -c release --product walaudit >/dev/null
+built="$(swift build -c release --show-bin-path)/walaudit"
+scratch=$(mktemp -d /tmp/walaudit-ingest-bound-XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
+git ls-files -z | xargs -0 cp --parents -t "$scratch"
+mkdir "$scratch/.build"
+cp -r .build/checkouts .build/repositories .build/workspace-state.json "$scratch/.build/"  # the dependencies' sources, resolved
+# (its objects are not reused: compiled modules record their build path)
+
+# Replaces one exact text in a file of the scratch copy; fails if it is not there once.
+patch_once() {
+    python3 - "$scratch/$1" "$2" "$3" <<'EOF'
+import sys
+path, old, new = sys.argv[1:4]
+text = open(path).read()
+if text.count(old) != 1:
+    sys.exit(f"ingest-bound: the text to replace is not in {path} exactly once; update bench/ingest-bound.sh")
+open(path, "w").write(text.replace(old, new))
+EOF
+}
+no_chain_hashing() {
+    patch_once Sources/Ledger/Chain.swift 'let digest = workspace.digest { Self.encodePayload(of: chained, into: &$0) }' 'let digest = Chain.genesisHash'
+    patch_once Sources/Ledger/Chain.swift 'let hash = workspace.digest { Self.encodeHashed(chained, into: &$0) }' 'let hash = Chain.genesisHash'
+}
+no_row_images() {
+    patch_once Sources/AuditStore/EventStore.swift 'case (.jsonb, .json(let v)): buffer.jsonb { v.write(to: &$0) }' \
+        'case (.jsonb, .json(let v)): if field == .oldRow || field == .newRow { buffer.null() } else { buffer.jsonb { v.write(to: &$0) } }'
+}
+build_variant() {
+    (cd "$scratch" && swift build -c release --product walaudit >/dev/null)
+    cp "$scratch/.build/release/walaudit" "$scratch/walaudit-$1"
+}
+# Puts the checkout's sources back into the scratch copy.
+restore() { git -C "$repo" ls-files -z Sources | (cd "$repo" && xargs -0 cp --parents -t "$scratch"); }
+
+no_chain_hashing; build_variant no-chain-hashing; restore
+no_row_images; build_variant no-row-images; restore
+no_chain_hashing; no_row_images; build_variant neither; restore
+
+# Ratio of each run to the mean of the pg_recvlogical runs before and after it.
+ratios() {
+    awk '/pg_recvlogical:/ { r = $2; if (pending != "") { split(pending, p, " "); printf "%s %.2f\n", p[1], (p[3] + r) / 2 / p[2]; pending = "" } last = r; next }
+         /binary [12]:/ { sub(":", "", $2); pending = $2 " " $3 " " last }'
+}
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+echo "ingest bound: $((transactions * 16)) changes, $reps runs each, alternating with the code as built; ratio = walaudit's rate / pg_recvlogical's"
+for variant in no-chain-hashing no-row-images neither; do
+    out=$(bench/ingest-ab.sh "$built" "$scratch/walaudit-$variant" "$reps" "$transactions")
+    pairs=$(echo "$out" | ratios)
+    as_built=$(echo "$pairs" | awk '$1 == 1 { print $2 }')
+    reduced=$(echo "$pairs" | awk '$1 == 2 { print $2 }')
+    printf '  %-18s %s (%s); as built beside it %s (%s)\n' "$variant" "$(echo "$reduced" | median)" "$(echo $reduced)" \
+        "$(echo "$as_built" | median)" "$(echo $as_built)"
+    echo "$out" | grep 'binary' | sed 's/^/      /'
+done
