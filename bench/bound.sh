@@ -114,7 +114,6 @@ for r in $(seq "$rounds"); do
         tpsOf[$c,$r]=$tps
     done
 done
-median() { tr ' ' '\n' | grep . | sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 echo "bound: pgbench, $clients client(s), scale 10, $rounds rounds of $seconds s, interleaved, slots caught up before each;"
 echo "       median TPS (each round's); median of the per-round ratios to the trigger audit (each round's)"
 for c in "${configs[@]}"; do

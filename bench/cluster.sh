@@ -25,3 +25,6 @@ stop_cluster() {
     rm -rf "$dir"
 }
 psql() { command psql "$conn" -X -q -v ON_ERROR_STOP=1 "$@"; }
+# The median of the numbers on standard input (separated by spaces or
+# newlines), unrounded.
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

@@ -26,6 +26,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
+source bench/cluster.sh  # median
 reps=${1:-3}
 transactions=${2:-20000}
 scripts/bootstrap >/dev/null
@@ -76,7 +77,6 @@ ratios() {
          /binary [12]:/ { sub(":", "", $2); pending = $2 " " $3 " " last }
          END { if (pending != "") { print "ingest-bound: a run without a pg_recvlogical run after it" > "/dev/stderr"; exit 1 } }'
 }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) printf "%.2f\n", v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 rounded() { awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $1 }'; }
 mkdir -p bench/out
 summary="ingest bound: $((transactions * 16)) changes, $reps runs each, alternating with the code as built; ratio = walaudit's rate / pg_recvlogical's"
@@ -89,7 +89,7 @@ for variant in no-chain-hashing no-row-images neither; do
         echo "ingest-bound: expected $reps runs of each binary in bench/ingest-ab.sh's output" >&2
         exit 1
     fi
-    summary+=$'\n'$(printf '  %-18s %s (%s); as built beside it %s (%s)' "$variant" "$(median <<<"$reduced")" "$(rounded <<<"$reduced")" \
+    summary+=$'\n'$(printf '  %-18s %.2f (%s); as built beside it %.2f (%s)' "$variant" "$(median <<<"$reduced")" "$(rounded <<<"$reduced")" \
         "$(median <<<"$as_built")" "$(rounded <<<"$as_built")")
 done
 echo "$summary"
